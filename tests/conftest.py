@@ -1,0 +1,79 @@
+"""Shared fixtures.
+
+``openapi`` validates JSON values against the schemas of OpenRouter's OpenAPI
+subset (``../shared/openapi/openrouter-subset.yaml`` beside the checkout, or
+the file named by ``OPENROUTER_OPENAPI``). It is the yardstick for what we send
+and what the emulator serves.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def _spec_path() -> Path:
+    env = os.environ.get("OPENROUTER_OPENAPI")
+    if env:
+        return Path(env)
+    return REPO.parent / "shared" / "openapi" / "openrouter-subset.yaml"
+
+
+class OpenAPISchemas:
+    """Validate instances against ``#/components/schemas/<name>`` of the spec."""
+
+    def __init__(self, document: dict[str, Any]) -> None:
+        from jsonschema import Draft202012Validator
+        from referencing import Registry, Resource
+        from referencing.jsonschema import DRAFT202012
+
+        self.document = document
+        resource = Resource.from_contents(document, default_specification=DRAFT202012)
+        self._registry: Any = Registry().with_resource("urn:openrouter", resource)
+        self._validator_cls = Draft202012Validator
+
+    @functools.cache  # noqa: B019 - one instance per session
+    def _validator(self, name: str) -> Any:
+        if name not in self.document["components"]["schemas"]:
+            raise KeyError(f"no schema named {name!r} in the OpenAPI subset")
+        ref = {"$ref": f"urn:openrouter#/components/schemas/{name}"}
+        return self._validator_cls(ref, registry=self._registry)
+
+    def errors(self, name: str, instance: Any) -> list[str]:
+        """Every validation error of ``instance`` against schema ``name``, as text."""
+        return [
+            f"{'/'.join(map(str, e.absolute_path)) or '<root>'}: {e.message}"
+            for e in self._validator(name).iter_errors(instance)
+        ]
+
+    def validate(self, name: str, instance: Any) -> None:
+        """Fail the test with every error when ``instance`` does not match ``name``."""
+        problems = self.errors(name, instance)
+        if problems:
+            pytest.fail(f"{name} validation failed:\n  " + "\n  ".join(problems[:20]))
+
+
+@functools.cache
+def _load_openapi() -> OpenAPISchemas:
+    import yaml
+
+    path = _spec_path()
+    if not path.exists():
+        raise FileNotFoundError(
+            f"the OpenAPI subset is not at {str(path)!r}; set OPENROUTER_OPENAPI to its path"
+        )
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    with path.open("rb") as f:
+        document = yaml.load(f, Loader=loader)  # noqa: S506 - safe loader
+    return OpenAPISchemas(document)
+
+
+@pytest.fixture(scope="session")
+def openapi() -> OpenAPISchemas:
+    return _load_openapi()
