@@ -34,6 +34,7 @@ core can import it.
     │   └── ResponseFailedError         the server reported a failure in-band (response.failed, error)
     ├── ToolError                       a tool failed and the policy says to raise; tool_name, call_id
     └── RunError                        the agent loop cannot go on (dynamic parameter failed, ...)
+        └── RunCancelled                the run was cancelled before it produced a final response
     Lagged (runtime._eventlog)          a consumer fell off a bounded log (also trio.TooSlowError)
 
 Local versus remote (the h11 rule): the caller's mistakes are
@@ -66,6 +67,7 @@ __all__ = [
     "RemoteProtocolError",
     "RequestTimeoutError",
     "ResponseFailedError",
+    "RunCancelled",
     "RunError",
     "ServiceUnavailableError",
     "ToolError",
@@ -310,3 +312,8 @@ class RunError(AgentError):
 
     ``__cause__`` is the user's exception when there is one.
     """
+
+
+class RunCancelled(RunError):
+    """The run was cancelled (``ModelResult.cancel()``, or its scope was cancelled)
+    before it produced the value asked for. Streams end cleanly instead."""

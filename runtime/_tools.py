@@ -52,8 +52,10 @@ import contextlib
 import copy
 import functools
 import inspect
+import operator
 import re
 import sys
+import types
 import typing
 from collections.abc import Callable, Mapping
 from types import MappingProxyType
@@ -134,6 +136,22 @@ def sanitize_json_schema(value: Any) -> Any:
     return value
 
 
+def _object_as_any(tp: Any) -> Any:
+    """``tp`` with every ``object`` replaced by ``Any``: ``dict[str, object]`` is any JSON map."""
+    if tp is object:
+        return Any
+    args = typing.get_args(tp)
+    origin = typing.get_origin(tp)
+    if not args or origin is None or origin is typing.Annotated or origin is typing.Literal:
+        return tp
+    new_args = tuple(_object_as_any(a) for a in args)
+    if new_args == args:
+        return tp
+    if origin in (typing.Union, types.UnionType):
+        return functools.reduce(operator.or_, new_args)
+    return origin[new_args]
+
+
 def json_schema_for(schema_type: Any) -> dict[str, Any]:
     """JSON Schema of a msgspec type, with ``$defs`` inlined and ``~`` keys dropped.
 
@@ -145,7 +163,8 @@ def json_schema_for(schema_type: Any) -> dict[str, Any]:
     Raises:
         TypeError: msgspec cannot describe ``schema_type``.
     """
-    raw = msgspec.json.schema(schema_type)
+    # A bare ``object`` stays an error; ``object`` inside a container means any JSON value.
+    raw = msgspec.json.schema(schema_type if schema_type is object else _object_as_any(schema_type))
     definitions: dict[str, Any] = raw.pop("$defs", {})
     recursive: list[str] = []
 

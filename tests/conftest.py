@@ -70,7 +70,7 @@ def _load_openapi() -> OpenAPISchemas:
         )
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
     with path.open("rb") as f:
-        document = yaml.load(f, Loader=loader)  # noqa: S506 - safe loader
+        document = yaml.load(f, Loader=loader)
     return OpenAPISchemas(document)
 
 

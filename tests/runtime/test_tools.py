@@ -708,3 +708,14 @@ def test_function_tool_accepts_evaluated_annotations() -> None:
 def test_function_tool_needs_a_callable() -> None:
     with pytest.raises(ConfigurationError, match="needs a function, got 5"):
         function_tool(5)  # type: ignore[call-overload]
+
+
+def test_object_inside_a_container_means_any_json_value() -> None:
+    """``dict[str, object]`` is a common return annotation; it must describe any JSON map."""
+    t = tool(
+        name="t",
+        input_schema=dict[str, object],
+        output_schema=list[object],
+        execute=_noop,
+    )
+    assert t.to_wire()["parameters"] == {"type": "object"}

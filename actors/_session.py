@@ -1,0 +1,277 @@
+"""The Session actor: one agent run's turn loop.
+
+It owns the run's EventLog as its only writer (tool tasks append their
+preliminary results through it, which is the same single trio thread) and
+drives this state machine::
+
+    state         | on                                   | next
+    --------------+--------------------------------------+---------------------------------
+    start         | resolve params for turn 0, call      | responded(R0)
+    responded(R)  | no tools, or R has no function call  | done(final = R)
+    responded(R)  | a stop condition fires, and          |
+                  |   allow_final_response is off        | done(final = R, calls unexecuted)
+    responded(R)  | otherwise: run the round (parallel   |
+                  |   ToolCall tasks, outputs in call    |
+                  |   order)                             | ran(k)
+    ran(k)        | some call named a manual tool        | paused(final = R, pending calls)
+    ran(k)        | the stop condition had fired         | final call with tool_choice "none"
+                  |                                      |   → done(final = R')
+    ran(k)        | otherwise: next_turn_params, history | responded(Rk)
+                  |   += R.output + outputs, call        |
+    any           | an exception                         | failed (log closed with it)
+    any           | cancellation                         | cancelled (log closed cleanly)
+
+Every model call is framed by ``turn.start`` / ``turn.end`` in the log
+(DESIGN §4.11); tool events of round k sit between ``turn.end(k-1)`` and
+``turn.start(k)``. A follow-up request never contains a ``function_call``
+without its ``function_call_output``: unknown tools get an error output, manual
+tools pause the run before any follow-up is sent (DESIGN §4.6).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Any, Final
+
+import msgspec
+
+from actors._model_call import TurnOutcome, stream_model_call
+from actors._tool_call import run_tool_round
+from runtime._errors import ConfigurationError
+from runtime._events import ToolCallOutput, ToolPreliminaryResult, ToolResult, TurnEnd, TurnStart
+from runtime._inputs import check_request_body
+from runtime._params import (
+    TurnContext,
+    apply_next_turn_params,
+    relax_tool_choice,
+    resolve_dynamic_params,
+)
+from runtime._stop import StepResult, is_stop_condition_met
+from runtime._tools import Tool, output_for_model
+from runtime._wire import (
+    FunctionCallOutputItem,
+    ParsedToolCall,
+    Response,
+    parse_tool_calls,
+    response_text,
+)
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+
+    from runtime._eventlog import EventLog
+    from runtime._runstate import RunSpec, RunState
+    from runtime._transport import HTTPTransport, RetryConfig
+
+__all__ = ["DEFAULT_FINAL_RESPONSE_DIRECTIVE", "check_tools", "encode_request", "run_session"]
+
+DEFAULT_FINAL_RESPONSE_DIRECTIVE: Final = (
+    "The tool-call budget for this conversation is used up. Using the information above, "
+    "give your final answer now without calling any more tools."
+)
+
+_ENCODER: Final = msgspec.json.Encoder()
+
+
+def _now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+def _as_items(value: Any) -> list[Any]:
+    """``input`` in list form (a string is one user message), as the follow-ups send it."""
+    if value is None or value is msgspec.UNSET:
+        return []
+    if isinstance(value, str):
+        return [{"role": "user", "content": value}]
+    return list(value)
+
+
+def encode_request(request: Mapping[str, Any]) -> bytes:
+    """Encode and validate one request body against ``ResponsesRequest``."""
+    body = _ENCODER.encode(request)
+    check_request_body(body)
+    return body
+
+
+async def run_session(
+    spec: RunSpec,
+    state: RunState,
+    transport: HTTPTransport,
+    log: EventLog[Any],
+) -> None:
+    """Run the turn loop to its end, recording the outcome in ``state`` and ``log``.
+
+    Never raises an ``Exception``: a failure is recorded in ``state.error`` and
+    closes the log with it, so every consumer sees every event and then the
+    error. Cancellation propagates (after closing the log cleanly).
+    """
+    state.status = "running"
+    try:
+        await _loop(spec, state, transport, log)
+    except Exception as exc:
+        state.error = exc
+        state.status = "failed"
+        log.close(exc)
+    else:
+        state.status = "done"
+        log.close()
+    finally:
+        if not log.closed:  # cancelled
+            state.status = "cancelled"
+            log.close()
+        state.first_response_ready.set()
+        state.done.set()
+
+
+async def _loop(
+    spec: RunSpec, state: RunState, transport: HTTPTransport, log: EventLog[Any]
+) -> None:
+    tools = spec.tools
+    client_tools = [t for t in tools if isinstance(t, Tool)]
+    by_name: dict[str, Tool] = {}
+    for t in tools:
+        if isinstance(t, Tool):
+            by_name.setdefault(t.name, t)
+    dynamic = any(callable(v) for v in spec.request.values())
+    retry: RetryConfig | None = spec.retry
+
+    async def call(turn: int, request: dict[str, Any]) -> TurnOutcome:
+        state.turn = turn
+        body = encode_request(request)
+        log.append(TurnStart(turn_number=turn, timestamp=_now_ms()))
+        outcome = await stream_model_call(transport, body, log, headers=spec.headers, retry=retry)
+        log.append(TurnEnd(turn_number=turn, timestamp=_now_ms()))
+        state.usage = state.usage.plus(outcome.response.usage)
+        return outcome
+
+    def on_preliminary(call_id: str, value: Any) -> None:
+        log.append(ToolPreliminaryResult(tool_call_id=call_id, result=value, timestamp=_now_ms()))
+
+    ctx = TurnContext(number_of_turns=0)
+    request = await resolve_dynamic_params(spec.request, ctx) if dynamic else dict(spec.request)
+    if tools:
+        request["tools"] = [t.to_wire() if isinstance(t, Tool) else t for t in tools]
+    history = _as_items(request.get("input"))
+    state.history = history
+
+    outcome = await call(0, request)
+    state.first_response = outcome.response
+    state.first_response_ready.set()
+    round_no = 0
+    while True:
+        response = outcome.response
+        calls = parse_tool_calls(response) if by_name else []
+        if not calls:
+            break
+        stop = await is_stop_condition_met(spec.stop_when, state.steps)
+        if stop and spec.allow_final_response is False:
+            break
+        round_no += 1
+        ctx = TurnContext(number_of_turns=round_no)
+        if dynamic:
+            fresh = await resolve_dynamic_params(spec.request, ctx)
+            fresh["input"] = request["input"]
+            if tools:
+                fresh["tools"] = request["tools"]
+            request = fresh
+        manual = [c for c in calls if _is_manual(by_name.get(c.name))]
+        runnable = [c for c in calls if c not in manual]
+        state.status = "in_tool"
+        outcomes = await run_tool_round(
+            by_name,
+            runnable,
+            ctx,
+            on_preliminary=on_preliminary,
+            round_limit=spec.tool_concurrency,
+            default_timeout=spec.tool_timeout,
+        )
+        state.status = "running"
+        state.tool_calls_executed += len(outcomes)
+        outputs: list[FunctionCallOutputItem] = []
+        for o in outcomes:
+            item = FunctionCallOutputItem(
+                call_id=o.call.id, output=output_for_model(o), id=f"output_{o.call.id}"
+            )
+            result: Any = o.result if o.error is None else {"error": o.error}
+            log.append(
+                ToolResult(
+                    tool_call_id=o.call.id,
+                    result=result,
+                    preliminary_results=o.preliminary_results or msgspec.UNSET,
+                    timestamp=_now_ms(),
+                )
+            )
+            log.append(ToolCallOutput(output=item, timestamp=_now_ms()))
+            outputs.append(item)
+        state.steps.append(_step(response, calls, outcomes))
+        if manual:
+            # DESIGN §4.6: stop and expose the pending calls; never send a
+            # function_call without its function_call_output.
+            state.pending_tool_calls = manual
+            state.history = history + outcome.raw_output + outputs
+            break
+        previous_input = request.get("input")
+        request = await apply_next_turn_params(client_tools, calls, request)
+        base = history if request.get("input") is previous_input else _as_items(request["input"])
+        history = base + outcome.raw_output + list(outputs)
+        state.history = history
+        request["input"] = history
+        if stop:
+            # DESIGN §4.2: the stop fired with calls pending; they ran, now ask once
+            # more for a final answer without tools.
+            final_request = dict(request)
+            final_request["tool_choice"] = "none"
+            directive = spec.allow_final_response
+            if directive is True:
+                directive = DEFAULT_FINAL_RESPONSE_DIRECTIVE
+            if directive:
+                final_request["input"] = [*history, {"role": "user", "content": directive}]
+            outcome = await call(round_no, final_request)
+            break
+        if "tool_choice" in request:
+            request["tool_choice"] = relax_tool_choice(request["tool_choice"])
+        outcome = await call(round_no, request)
+    state.final_response = outcome.response
+    if state.history is history and not state.pending_tool_calls:
+        state.history = history + outcome.raw_output
+
+
+def _is_manual(found: Tool | None) -> bool:
+    return found is not None and found.kind == "manual"
+
+
+def _step(
+    response: Response, calls: Sequence[ParsedToolCall], outcomes: Sequence[Any]
+) -> StepResult:
+    names = {c.id: c.name for c in calls}
+    tool_results = [
+        {
+            "tool_call_id": o.call.id,
+            "tool_name": names.get(o.call.id, ""),
+            "result": o.result if o.error is None else {"error": o.error},
+        }
+        for o in outcomes
+    ]
+    return StepResult.from_response(
+        response, text=response_text(response), tool_calls=list(calls), tool_results=tool_results
+    )
+
+
+def check_tools(tools: Sequence[Any]) -> tuple[Tool | dict[str, Any], ...]:
+    """Validate the ``tools`` argument eagerly (before any I/O).
+
+    ``Tool`` objects are client tools; a dict with a string ``type`` is a server
+    tool (``{"type": "openrouter:web_search"}``), sent verbatim.
+    """
+    if isinstance(tools, str | bytes | dict) or not isinstance(tools, list | tuple):
+        raise ConfigurationError(f"tools must be a list of tools, got {tools!r}")
+    for t in tools:
+        if isinstance(t, Tool):
+            continue
+        if isinstance(t, dict) and isinstance(t.get("type"), str) and t["type"] != "function":
+            continue
+        raise ConfigurationError(
+            f"tools must hold Tool objects (tool() or @function_tool) or server-tool dicts, "
+            f"got {t!r}"
+        )
+    return tuple(tools)

@@ -1,0 +1,25 @@
+"""`runtime` and `actors` are generic import names: make sure the imported ones are ours."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import actors
+import runtime
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def test_imported_runtime_is_this_checkout() -> None:
+    assert runtime.__file__ is not None
+    assert Path(runtime.__file__).resolve().parent == REPO / "runtime"
+
+
+def test_imported_actors_is_this_checkout() -> None:
+    assert actors.__file__ is not None
+    assert Path(actors.__file__).resolve().parent == REPO / "actors"
+
+
+def test_tests_are_not_a_package() -> None:
+    assert not (REPO / "tests" / "__init__.py").exists()
+    assert not (REPO / "bench" / "__init__.py").exists()
