@@ -30,6 +30,7 @@ tools pause the run before any follow-up is sent (DESIGN §4.6).
 
 from __future__ import annotations
 
+import inspect
 import time
 from typing import TYPE_CHECKING, Any, Final
 
@@ -37,7 +38,7 @@ import msgspec
 
 from actors._model_call import TurnOutcome, stream_model_call
 from actors._tool_call import run_tool_round
-from runtime._errors import ConfigurationError
+from runtime._errors import ConfigurationError, RunError
 from runtime._events import ToolCallOutput, ToolPreliminaryResult, ToolResult, TurnEnd, TurnStart
 from runtime._inputs import check_request_body
 from runtime._params import (
@@ -57,7 +58,7 @@ from runtime._wire import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping, Sequence
+    from collections.abc import Callable, Mapping, Sequence
 
     from runtime._eventlog import EventLog
     from runtime._runstate import RunSpec, RunState
@@ -163,7 +164,10 @@ async def _loop(
         calls = parse_tool_calls(response) if by_name else []
         if not calls:
             break
-        stop = await is_stop_condition_met(spec.stop_when, state.steps)
+        try:
+            stop = await is_stop_condition_met(spec.stop_when, state.steps)
+        except Exception as exc:
+            raise RunError(f"a stop condition raised: {exc!r}") from exc
         if stop and spec.allow_final_response is False:
             break
         round_no += 1
@@ -174,6 +178,7 @@ async def _loop(
             if tools:
                 fresh["tools"] = request["tools"]
             request = fresh
+        await _hook("on_turn_start", spec.on_turn_start, ctx)
         manual = [c for c in calls if _is_manual(by_name.get(c.name))]
         runnable = [c for c in calls if c not in manual]
         state.status = "in_tool"
@@ -231,9 +236,28 @@ async def _loop(
         if "tool_choice" in request:
             request["tool_choice"] = relax_tool_choice(request["tool_choice"])
         outcome = await call(round_no, request)
+        await _hook("on_turn_end", spec.on_turn_end, ctx, outcome.response)
+    if round_no and not outcome.response.output:
+        # spec L-20 (typescript-agent#63): an empty final answer after tool rounds
+        # is asked for once more without tools, then accepted as it is.
+        retry_request = dict(request)
+        retry_request["tool_choice"] = "none"
+        outcome = await call(round_no, retry_request)
     state.final_response = outcome.response
     if state.history is history and not state.pending_tool_calls:
         state.history = history + outcome.raw_output
+
+
+async def _hook(name: str, fn: Callable[..., Any] | None, *args: Any) -> None:
+    """Call a turn hook (sync or async); its failure fails the run as a ``RunError``."""
+    if fn is None:
+        return
+    try:
+        value = fn(*args)
+        if inspect.isawaitable(value):
+            await value
+    except Exception as exc:
+        raise RunError(f"{name} raised: {exc!r}") from exc
 
 
 def _is_manual(found: Tool | None) -> bool:

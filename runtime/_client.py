@@ -30,9 +30,11 @@ if TYPE_CHECKING:
     from types import TracebackType
 
     from runtime._eventlog import EventLog, Retention
+    from runtime._params import TurnContext
     from runtime._runstate import RunState
     from runtime._tools import Tool
     from runtime._transport import AsyncHTTPTransport, HTTPTimeout
+    from runtime._wire import Response
 
 __all__ = ["OpenRouter"]
 
@@ -196,6 +198,8 @@ class OpenRouter:
         headers: Mapping[str, str] | None = None,
         tool_concurrency: int | None = None,
         tool_timeout: float | None = None,
+        on_turn_start: Callable[[TurnContext], Any] | None = None,
+        on_turn_end: Callable[[TurnContext, Response], Any] | None = None,
     ) -> ModelResult:
         """Start describing an agent run; synchronous and lazy (no I/O here).
 
@@ -217,6 +221,10 @@ class OpenRouter:
             headers: extra headers for this run's requests.
             tool_concurrency: how many tool calls of one round run at once.
             tool_timeout: default per-call timeout (seconds) for tools that set none.
+            on_turn_start: called (sync or async) with the ``TurnContext`` before
+                each tool round runs (rounds are numbered from 1).
+            on_turn_end: called with the ``TurnContext`` and the follow-up
+                response after each round's follow-up call.
 
         Returns:
             A ``ModelResult``; the run starts on its first use.
@@ -267,6 +275,8 @@ class OpenRouter:
             retry=retry,
             tool_concurrency=tool_concurrency,
             tool_timeout=tool_timeout,
+            on_turn_start=_check_hook("on_turn_start", on_turn_start),
+            on_turn_end=_check_hook("on_turn_end", on_turn_end),
         )
         return ModelResult(
             spec=spec,
@@ -274,6 +284,12 @@ class OpenRouter:
             spawn=self._spawn,
             retention=retention if retention is not None else self._retention,
         )
+
+
+def _check_hook(name: str, fn: Any) -> Any:
+    if fn is not None and not callable(fn):
+        raise ConfigurationError(f"{name} must be callable, got {fn!r}")
+    return fn
 
 
 def _check_static(request: dict[str, Any]) -> None:

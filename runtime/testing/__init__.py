@@ -1,5 +1,57 @@
-"""Helpers for testing code built on openrouter-trio (like ``trio.testing``)."""
+"""Helpers for testing code built on openrouter-trio (like ``trio.testing``).
+
+* :class:`FakeOpenRouter` — the emulator in-process: scripted turns, recorded
+  requests, one ``handle()`` entry point for an in-process transport.
+* Turn builders — :func:`text_turn`, :func:`tool_call_turn`,
+  :func:`failed_turn`, :func:`incomplete_turn`, :func:`error_turn`.
+* Raw streams — :func:`turn_events` (the events of a turn) and
+  :func:`sse_bytes` (events to SSE bytes).
+
+For a real HTTP server on loopback use :func:`runtime.emulator.open_emulator`.
+"""
 
 from __future__ import annotations
 
-__all__: list[str] = []
+import msgspec
+
+from runtime.emulator._core import RecordedRequest
+from runtime.emulator._script import Fault, Script, ToolCall, Turn, TurnError, TurnUsage
+from runtime.testing._fake import FakeOpenRouter
+from runtime.testing._turns import (
+    error_turn,
+    failed_turn,
+    incomplete_turn,
+    sse_bytes,
+    text_turn,
+    tool_call_turn,
+    turn_events,
+)
+
+__all__ = [
+    "FakeOpenRouter",
+    "Fault",
+    "RecordedRequest",
+    "Script",
+    "ToolCall",
+    "Turn",
+    "TurnError",
+    "TurnUsage",
+    "error_turn",
+    "failed_turn",
+    "incomplete_turn",
+    "sse_bytes",
+    "text_turn",
+    "tool_call_turn",
+    "turn_events",
+]
+
+# Public classes and functions report the public namespace, as trio's do. Not msgspec
+# Structs: msgspec resolves their (postponed) annotations in the namespace of
+# ``sys.modules[cls.__module__]``, so moving them would break decoding.
+for _name in __all__:
+    _object = globals()[_name]
+    if getattr(_object, "__module__", "").startswith("runtime.testing._") and not (
+        isinstance(_object, type) and issubclass(_object, msgspec.Struct)
+    ):
+        _object.__module__ = __name__
+del _name, _object

@@ -1,0 +1,241 @@
+"""Serve the emulator over real HTTP: an ASGI app on hypercorn, on trio.
+
+:class:`EmulatorApp` is a plain ASGI 3 application over an :class:`Emulator`;
+:func:`serve_emulator` runs it with hypercorn (startable with
+``nursery.start``) and :func:`open_emulator` wraps that in an async context
+manager.
+
+Streaming rules of the app:
+
+1. Each chunk the core's body yields is sent as its own ASGI body message, so
+   hypercorn writes it as its own HTTP/1.1 chunk (one SSE event per chunk by
+   default; ``Emulator(coalesce=True)`` or a fault changes the chunking).
+2. A dropped connection (the body raises ``trio.BrokenResourceError``) ends
+   the app *without* the final body message: hypercorn then closes the socket
+   with the chunked body unfinished, which is what a client sees when a real
+   connection dies mid-stream.
+3. While streaming, a second task waits for ``http.disconnect``; when the
+   client goes away the stream is cancelled, so slow and hanging streams never
+   outlive their client.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from contextlib import asynccontextmanager
+from functools import partial
+from typing import TYPE_CHECKING, Any, Final, final
+
+import trio
+from hypercorn.config import Config
+from hypercorn.trio import serve
+
+from runtime.emulator._core import Emulator
+from runtime.emulator._http import EmulatorResponse, HTTPError
+
+if TYPE_CHECKING:
+    from hypercorn.typing import ASGIFramework
+
+__all__ = ["EmulatorApp", "EmulatorServer", "open_emulator", "serve_emulator"]
+
+_LOG: Final = logging.getLogger("runtime.emulator")
+_Receive = Callable[[], Awaitable[Mapping[str, Any]]]
+_Send = Callable[[dict[str, Any]], Awaitable[None]]
+
+
+@final
+class EmulatorApp:
+    """An ASGI 3 application answering every HTTP request with an :class:`Emulator`.
+
+    It also speaks the ``lifespan`` protocol and refuses websockets. Request
+    bodies larger than ``emulator.max_request_bytes`` are answered 413 without
+    being read to the end.
+    """
+
+    def __init__(self, emulator: Emulator) -> None:
+        self.emulator = emulator
+
+    async def __call__(self, scope: Mapping[str, Any], receive: _Receive, send: _Send) -> None:
+        kind = scope["type"]
+        if kind == "lifespan":
+            await _lifespan(receive, send)
+        elif kind == "http":
+            await self._http(scope, receive, send)
+        elif kind == "websocket":
+            await send({"type": "websocket.close", "code": 1003})
+
+    async def _http(self, scope: Mapping[str, Any], receive: _Receive, send: _Send) -> None:
+        body = await _read_body(receive, self.emulator.max_request_bytes)
+        if body is None:
+            response = HTTPError(413, "The request body is too large.").response()
+        else:
+            query = scope.get("query_string", b"")
+            target = scope["path"] + ("?" + query.decode("latin-1") if query else "")
+            headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in scope["headers"]]
+            response = await self.emulator.handle(scope["method"], target, headers, body)
+        await _send_response(response, receive, send)
+
+
+async def _lifespan(receive: _Receive, send: _Send) -> None:
+    while True:
+        message = await receive()
+        if message["type"] == "lifespan.startup":
+            await send({"type": "lifespan.startup.complete"})
+        elif message["type"] == "lifespan.shutdown":
+            await send({"type": "lifespan.shutdown.complete"})
+            return
+
+
+async def _read_body(receive: _Receive, limit: int) -> bytes | None:
+    parts: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return b"".join(parts)
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            return None
+        parts.append(chunk)
+        if not message.get("more_body", False):
+            return b"".join(parts)
+
+
+async def _send_response(response: EmulatorResponse, receive: _Receive, send: _Send) -> None:
+    headers = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in response.headers]
+    body = response.body
+    if isinstance(body, bytes):
+        headers.append((b"content-length", str(len(body)).encode()))
+        await send({"type": "http.response.start", "status": response.status, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+        return
+    await send({"type": "http.response.start", "status": response.status, "headers": headers})
+    finished = False
+    try:
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(_cancel_on_disconnect, receive, nursery.cancel_scope)
+            try:
+                async for chunk in body:
+                    await send({"type": "http.response.body", "body": chunk, "more_body": True})
+            except trio.BrokenResourceError:
+                pass  # a `drop` fault: leave the body unfinished (rule 2)
+            else:
+                finished = True
+            nursery.cancel_scope.cancel()
+    finally:
+        aclose = getattr(body, "aclose", None)
+        if aclose is not None:
+            with trio.CancelScope(shield=True):
+                await aclose()
+    if finished:
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+
+async def _cancel_on_disconnect(receive: _Receive, cancel_scope: trio.CancelScope) -> None:
+    while (await receive())["type"] != "http.disconnect":
+        pass
+    cancel_scope.cancel()
+
+
+@final
+class EmulatorServer:
+    """A running emulator server (what :func:`serve_emulator` reports).
+
+    Attributes:
+        emulator: the core answering the requests (scripts, keys, records).
+        host: the bound host.
+        port: the bound port (the real one when 0 was asked for).
+        url: the site root, e.g. ``http://127.0.0.1:54321``.
+        base_url: the API root, e.g. ``http://127.0.0.1:54321/api/v1``.
+    """
+
+    def __init__(self, emulator: Emulator, host: str, port: int) -> None:
+        self.emulator = emulator
+        self.host = host
+        self.port = port
+        netloc = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+        self.url = f"http://{netloc}"
+        self.base_url = f"{self.url}/api/v1"
+
+    @property
+    def inference_key(self) -> str:
+        """The emulator's inference key."""
+        return self.emulator.inference_key
+
+    @property
+    def management_key(self) -> str:
+        """The emulator's management key."""
+        return self.emulator.management_key
+
+    def __repr__(self) -> str:
+        return f"<EmulatorServer {self.base_url}>"
+
+
+async def serve_emulator(
+    host: str = "127.0.0.1",
+    port: int = 0,
+    *,
+    emulator: Emulator | None = None,
+    task_status: trio.TaskStatus[EmulatorServer] = trio.TASK_STATUS_IGNORED,
+) -> None:
+    """Serve an emulator over HTTP/1.1 until cancelled.
+
+    Start it with ``server = await nursery.start(serve_emulator)``: once the
+    socket is bound and listening it reports an :class:`EmulatorServer` with
+    the real port (pass ``port=0`` for any free one). Cancelling the task
+    closes the listener and every open connection at once; the emulator's
+    state is left as it was.
+
+    Args:
+        host: the address to bind.
+        port: the port to bind; 0 picks a free one.
+        emulator: the core to serve; a fresh :class:`Emulator` if ``None``.
+        task_status: for ``nursery.start``.
+    """
+    emulator = emulator if emulator is not None else Emulator()
+    config = Config()
+    config.bind = [f"[{host}]:{port}" if ":" in host else f"{host}:{port}"]
+    config.accesslog = None
+    config.errorlog = _LOG
+    config.graceful_timeout = 0
+    config.keep_alive_timeout = math.inf
+    app: ASGIFramework = EmulatorApp(emulator)  # type: ignore[assignment]  # ASGI dicts vs TypedDicts
+    async with trio.open_nursery() as nursery:
+        binds: list[str] = await nursery.start(partial(serve, app, config, mode="asgi"))
+        bound_port = int(binds[0].rsplit(":", 1)[1])
+        task_status.started(EmulatorServer(emulator, host, bound_port))
+
+
+@asynccontextmanager
+async def open_emulator(
+    host: str = "127.0.0.1", port: int = 0, *, emulator: Emulator | None = None
+) -> AsyncIterator[EmulatorServer]:
+    """Run an emulator server for the duration of an ``async with`` block.
+
+    Example::
+
+        async with open_emulator() as server:
+            client = httpx.AsyncClient(base_url=server.base_url)
+            ...
+
+    Leaving the block cancels the server (open connections are closed). An
+    exception raised in the block propagates as itself, not wrapped in an
+    exception group.
+    """
+    try:
+        async with trio.open_nursery() as nursery:
+            server = await nursery.start(partial(serve_emulator, host, port, emulator=emulator))
+            try:
+                yield server
+            finally:
+                nursery.cancel_scope.cancel()
+    except BaseExceptionGroup as group:
+        lone: BaseException = group
+        while isinstance(lone, BaseExceptionGroup) and len(lone.exceptions) == 1:
+            lone = lone.exceptions[0]
+        if lone is group:
+            raise
+        raise lone from None
