@@ -213,12 +213,12 @@ async def _loop(
             # DESIGN §4.6: stop and expose the pending calls; never send a
             # function_call without its function_call_output.
             state.pending_tool_calls = manual
-            state.history = history + outcome.raw_output + outputs
+            state.history = history + outcome.raw_output + _as_json(outputs)
             break
         previous_input = request.get("input")
         request = await apply_next_turn_params(client_tools, calls, request)
         base = history if request.get("input") is previous_input else _as_items(request["input"])
-        history = base + outcome.raw_output + list(outputs)
+        history = base + outcome.raw_output + _as_json(outputs)
         state.history = history
         request["input"] = history
         if stop:
@@ -258,6 +258,11 @@ async def _hook(name: str, fn: Callable[..., Any] | None, *args: Any) -> None:
             await value
     except Exception as exc:
         raise RunError(f"{name} raised: {exc!r}") from exc
+
+
+def _as_json(items: Sequence[FunctionCallOutputItem]) -> list[Any]:
+    """Output items as plain JSON values: history holds what the server sees."""
+    return [msgspec.to_builtins(item) for item in items]
 
 
 def _is_manual(found: Tool | None) -> bool:
