@@ -19,6 +19,9 @@ from actors._session import check_tools, run_session
 from runtime._errors import ConfigurationError
 from runtime._eventlog import KEEP_ALL
 from runtime._inputs import check_input, check_request_body
+from runtime._rest import Analytics, ApiKeys, Beta, CreditsAPI, OAuth, Responses
+from runtime._rest_chat import Chat, Completions
+from runtime._rest_models import Models
 from runtime._result import ModelResult, unwrap_lone_exception
 from runtime._runstate import RunSpec
 from runtime._stop import DEFAULT_STOP
@@ -99,6 +102,25 @@ class OpenRouter:
         )
         self._retention = retention
         self._nursery: trio.Nursery | None = None
+        transport = self._transport
+        #: ``/keys`` management (needs a management key).
+        self.api_keys = ApiKeys(transport)
+        #: OAuth PKCE: authorization URL, S256 challenge, code exchange.
+        self.o_auth = OAuth(transport)
+        #: ``GET /models``, page by page or all at once.
+        self.models = Models(transport)
+        #: ``POST /chat/completions``, JSON or streamed chunks.
+        self.chat = Chat(transport)
+        #: ``POST /completions`` (legacy text completions).
+        self.completions = Completions(transport)
+        #: ``GET /activity`` (needs a management key).
+        self.analytics = Analytics(transport)
+        #: ``GET /credits`` (needs a management key).
+        self.credits = CreditsAPI(transport)
+        #: ``POST /responses`` without streaming (one response, no tool loop).
+        self.responses = Responses(transport)
+        #: Deprecated alias: ``beta.responses`` is ``responses`` (spec N-01).
+        self.beta = Beta(self.responses)
         self._stack: contextlib.AsyncExitStack | None = None
 
     def __repr__(self) -> str:

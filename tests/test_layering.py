@@ -19,6 +19,8 @@ SANS_IO = {
     "runtime/_oauth.py",
     "runtime/_inputs.py",
     "runtime/_errors.py",
+    "runtime/_rest_types.py",
+    "runtime/_rest_checks.py",
 }
 STDLIB = frozenset(__import__("sys").stdlib_module_names)
 
@@ -59,7 +61,7 @@ def test_sans_io_core_imports_only_stdlib_msgspec_and_core(module: str) -> None:
 
 
 def test_only_the_transport_imports_httpx() -> None:
-    """The transport layer is ``runtime/_transport.py`` and its HTTP/1.1 engine ``_transport_*.py``."""
+    """The transport layer: ``runtime/_transport.py`` and its HTTP/1.1 engine."""
     offenders = [
         _rel(p)
         for p in _modules()
