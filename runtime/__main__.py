@@ -1,0 +1,10 @@
+"""``python -m runtime``: the ``openrouter-trio`` command line (see ``runtime._cli``)."""
+
+from __future__ import annotations
+
+from runtime._cli import main
+
+__all__ = ["main"]
+
+if __name__ == "__main__":
+    raise SystemExit(main())
