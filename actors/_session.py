@@ -38,7 +38,7 @@ import msgspec
 
 from actors._model_call import TurnOutcome, stream_model_call
 from actors._tool_call import run_tool_round
-from runtime._errors import ConfigurationError, RunError
+from runtime._errors import ConfigurationError, RunError, ToolError
 from runtime._events import ToolCallOutput, ToolPreliminaryResult, ToolResult, TurnEnd, TurnStart
 from runtime._inputs import check_request_body
 from runtime._params import (
@@ -48,7 +48,7 @@ from runtime._params import (
     resolve_dynamic_params,
 )
 from runtime._stop import StepResult, is_stop_condition_met
-from runtime._tools import Tool, output_for_model
+from runtime._tools import Tool, ToolOutcome, output_for_model
 from runtime._wire import (
     FunctionCallOutputItem,
     ParsedToolCall,
@@ -192,6 +192,8 @@ async def _loop(
         )
         state.status = "running"
         state.tool_calls_executed += len(outcomes)
+        if spec.tool_errors == "raise":
+            _raise_first_tool_error(outcomes)
         outputs: list[FunctionCallOutputItem] = []
         for o in outcomes:
             item = FunctionCallOutputItem(
@@ -258,6 +260,18 @@ async def _hook(name: str, fn: Callable[..., Any] | None, *args: Any) -> None:
             await value
     except Exception as exc:
         raise RunError(f"{name} raised: {exc!r}") from exc
+
+
+def _raise_first_tool_error(outcomes: Sequence[ToolOutcome]) -> None:
+    """``tool_errors="raise"``: the first failed call (in call order) fails the run."""
+    for outcome in outcomes:
+        if outcome.error is not None:
+            call = outcome.call
+            raise ToolError(
+                f"tool {call.name!r} failed on call {call.id!r}: {outcome.error}",
+                tool_name=call.name,
+                call_id=call.id,
+            ) from outcome.exception
 
 
 def _as_json(items: Sequence[FunctionCallOutputItem]) -> list[Any]:

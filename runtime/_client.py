@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
-from typing import TYPE_CHECKING, Any, Final, Self, final
+from typing import TYPE_CHECKING, Any, Final, Literal, Self, final
 
 import msgspec
 import trio
@@ -222,6 +222,7 @@ class OpenRouter:
         tool_timeout: float | None = None,
         on_turn_start: Callable[[TurnContext], Any] | None = None,
         on_turn_end: Callable[[TurnContext, Response], Any] | None = None,
+        tool_errors: Literal["model", "raise"] = "model",
     ) -> ModelResult:
         """Start describing an agent run; synchronous and lazy (no I/O here).
 
@@ -247,6 +248,10 @@ class OpenRouter:
                 each tool round runs (rounds are numbered from 1).
             on_turn_end: called with the ``TurnContext`` and the follow-up
                 response after each round's follow-up call.
+            tool_errors: ``"model"`` (the default) turns a failing tool call into
+                an error output the model reads; ``"raise"`` fails the run with a
+                ``ToolError`` (its ``__cause__`` is the tool's exception) once the
+                round has settled.
 
         Returns:
             A ``ModelResult``; the run starts on its first use.
@@ -297,6 +302,7 @@ class OpenRouter:
             retry=retry,
             tool_concurrency=tool_concurrency,
             tool_timeout=tool_timeout,
+            tool_errors=_check_tool_errors(tool_errors),
             on_turn_start=_check_hook("on_turn_start", on_turn_start),
             on_turn_end=_check_hook("on_turn_end", on_turn_end),
         )
@@ -306,6 +312,12 @@ class OpenRouter:
             spawn=self._spawn,
             retention=retention if retention is not None else self._retention,
         )
+
+
+def _check_tool_errors(policy: str) -> str:
+    if policy not in ("model", "raise"):
+        raise ConfigurationError(f"tool_errors must be 'model' or 'raise', got {policy!r}")
+    return policy
 
 
 def _check_hook(name: str, fn: Any) -> Any:

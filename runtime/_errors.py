@@ -297,7 +297,9 @@ class ResponseFailedError(RemoteProtocolError):
 class ToolError(AgentError):
     """A tool failed and the run's policy says to raise instead of telling the model.
 
-    ``__cause__`` is the tool's own exception.
+    Raised by a run started with ``call_model(..., tool_errors="raise")`` once
+    the round has settled; by default a failing tool is an error output the
+    model reads. ``__cause__`` is the tool's own exception.
     """
 
     def __init__(self, message: str, *, tool_name: str, call_id: str) -> None:

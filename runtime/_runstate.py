@@ -73,6 +73,7 @@ class RunSpec(msgspec.Struct, frozen=True, kw_only=True):
     retry: Any = None
     tool_concurrency: int | None = None
     tool_timeout: float | None = None
+    tool_errors: str = "model"
     on_turn_start: Any = None
     on_turn_end: Any = None
 

@@ -24,6 +24,7 @@ from runtime import (
     RunError,
     ToolCallOutput,
     ToolContext,
+    ToolError,
     ToolPreliminaryResult,
     ToolResult,
     TurnContext,
@@ -800,3 +801,22 @@ async def test_decorated_tool_in_the_loop(fake: FakeOpenRouter, client: OpenRout
     assert wire["name"] == "add"
     assert wire["parameters"]["properties"]["a"]["description"] == "the first number."
     assert [o["output"] for o in _outputs(fake.bodies()[1])] == ["42", "2"]
+
+
+async def test_tool_errors_raise_policy_fails_the_run_with_a_tool_error(
+    fake: FakeOpenRouter, client: OpenRouter
+) -> None:
+    def boom(args: WeatherInput) -> Weather:
+        raise ValueError("kaput")
+
+    bad = tool(name="bad", input_schema=WeatherInput, execute=boom)
+    fake.enqueue(tool_call_turn(("bad", {"city": "x"}, "call_bad")), text_turn("unused"))
+    with trio.fail_after(5):
+        result = client.call_model(model="m", input="x", tools=[bad], tool_errors="raise")
+        with pytest.raises(
+            ToolError, match=r"^tool 'bad' failed on call 'call_bad': kaput$"
+        ) as info:
+            await result.get_text()
+    assert (info.value.tool_name, info.value.call_id) == ("bad", "call_bad")
+    assert isinstance(info.value.__cause__, ValueError)
+    assert len(fake.bodies()) == 1
