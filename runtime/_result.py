@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, Final, Generic, Self, TypeVar, final
 import trio
 
 from runtime._errors import ConfigurationError, RunCancelled
-from runtime._eventlog import EventLog
+from runtime._eventlog import BATCH_LIMIT, EventLog
 from runtime._events import (
     FunctionCallArgumentsDelta,
     ItemSnapshotter,
@@ -54,7 +54,7 @@ __all__ = ["ModelResult", "ResultStream"]
 
 T = TypeVar("T")
 
-BATCH_LIMIT: Final = 512
+
 _SKIP: Final = object()
 
 
