@@ -38,7 +38,7 @@ import msgspec
 
 from actors._model_call import TurnOutcome, stream_model_call
 from actors._tool_call import run_tool_round
-from runtime._errors import ConfigurationError, RunError, ToolError
+from runtime._errors import RunError, ToolError
 from runtime._events import ToolCallOutput, ToolPreliminaryResult, ToolResult, TurnEnd, TurnStart
 from runtime._inputs import check_request_body
 from runtime._params import (
@@ -47,6 +47,7 @@ from runtime._params import (
     relax_tool_choice,
     resolve_dynamic_params,
 )
+from runtime._runstate import DEFAULT_FINAL_RESPONSE_DIRECTIVE
 from runtime._stop import StepResult, is_stop_condition_met
 from runtime._tools import Tool, ToolOutcome, output_for_model
 from runtime._wire import (
@@ -64,12 +65,8 @@ if TYPE_CHECKING:
     from runtime._runstate import RunSpec, RunState
     from runtime._transport import HTTPTransport, RetryConfig
 
-__all__ = ["DEFAULT_FINAL_RESPONSE_DIRECTIVE", "check_tools", "encode_request", "run_session"]
+__all__ = ["encode_request", "run_session"]
 
-DEFAULT_FINAL_RESPONSE_DIRECTIVE: Final = (
-    "The tool-call budget for this conversation is used up. Using the information above, "
-    "give your final answer now without calling any more tools."
-)
 
 _ENCODER: Final = msgspec.json.Encoder()
 
@@ -298,23 +295,3 @@ def _step(
     return StepResult.from_response(
         response, text=response_text(response), tool_calls=list(calls), tool_results=tool_results
     )
-
-
-def check_tools(tools: Sequence[Any]) -> tuple[Tool | dict[str, Any], ...]:
-    """Validate the ``tools`` argument eagerly (before any I/O).
-
-    ``Tool`` objects are client tools; a dict with a string ``type`` is a server
-    tool (``{"type": "openrouter:web_search"}``), sent verbatim.
-    """
-    if isinstance(tools, str | bytes | dict) or not isinstance(tools, list | tuple):
-        raise ConfigurationError(f"tools must be a list of tools, got {tools!r}")
-    for t in tools:
-        if isinstance(t, Tool):
-            continue
-        if isinstance(t, dict) and isinstance(t.get("type"), str) and t["type"] != "function":
-            continue
-        raise ConfigurationError(
-            f"tools must hold Tool objects (tool() or @function_tool) or server-tool dicts, "
-            f"got {t!r}"
-        )
-    return tuple(tools)

@@ -8,11 +8,11 @@ keep theirs: msgspec resolves their annotations in their defining module).
 
 from __future__ import annotations
 
-import msgspec
+import importlib as _importlib
+import typing as _typing
 
-from actors._session import (
-    DEFAULT_FINAL_RESPONSE_DIRECTIVE,
-)
+import msgspec as _msgspec
+
 from runtime._client import (
     OpenRouter,
 )
@@ -97,6 +97,13 @@ from runtime._oauth import (
 from runtime._params import (
     TurnContext,
 )
+from runtime._pool import (
+    PoolStatistics,
+    RegistryUpdate,
+    SessionPool,
+    SessionRegistry,
+    open_session_pool,
+)
 from runtime._rest import (
     Analytics,
     ApiKeys,
@@ -171,6 +178,7 @@ from runtime._result import (
     ResultStream,
 )
 from runtime._runstate import (
+    DEFAULT_FINAL_RESPONSE_DIRECTIVE,
     RunSnapshot,
     RunUsage,
 )
@@ -212,6 +220,36 @@ from runtime._wire import (
     UnknownItem,
     Usage,
 )
+
+if _typing.TYPE_CHECKING:
+    from actors._feed import (
+        DashboardAddress,
+        EventFeed,
+        FeedStatistics,
+        serve_dashboard,
+        serve_event_feed,
+    )
+
+# Names defined in ``actors`` load on first use: ``actors`` imports ``runtime._*``
+# modules, so importing it from here at import time would make a cycle.
+_LAZY: dict[str, str] = {
+    "DashboardAddress": "actors._feed",
+    "EventFeed": "actors._feed",
+    "FeedStatistics": "actors._feed",
+    "serve_dashboard": "actors._feed",
+    "serve_event_feed": "actors._feed",
+}
+
+
+def __getattr__(name: str) -> object:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value: object = getattr(_importlib.import_module(module), name)
+    _publish(name, value)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "APIStatusError",
@@ -260,15 +298,18 @@ __all__ = [
     "Cursor",
     "DEFAULT_FINAL_RESPONSE_DIRECTIVE",
     "DEFAULT_STOP",
+    "DashboardAddress",
     "DefaultParameters",
     "EasyInputMessage",
     "EdgeTimeoutError",
     "ErrorEvent",
+    "EventFeed",
     "EventLog",
     "EventLogStatistics",
     "EventStream",
     "ExchangeAuthCodeRequest",
     "ExchangedKey",
+    "FeedStatistics",
     "FinalResult",
     "FunctionCallArgumentsDelta",
     "FunctionCallArgumentsDone",
@@ -314,6 +355,7 @@ __all__ = [
     "PaymentRequiredError",
     "PerRequestLimits",
     "PermissionDeniedError",
+    "PoolStatistics",
     "PromptTokensDetails",
     "ProviderOverloadedError",
     "RateLimit",
@@ -321,6 +363,7 @@ __all__ = [
     "ReasoningItem",
     "ReasoningSummaryTextDelta",
     "ReasoningTextDelta",
+    "RegistryUpdate",
     "RemoteProtocolError",
     "RequestTimeoutError",
     "Response",
@@ -340,6 +383,8 @@ __all__ = [
     "RunSnapshot",
     "RunUsage",
     "ServiceUnavailableError",
+    "SessionPool",
+    "SessionRegistry",
     "StepResult",
     "StopContext",
     "StreamEvent",
@@ -376,22 +421,31 @@ __all__ = [
     "is_claude_style_messages",
     "max_cost",
     "max_tokens_used",
+    "open_session_pool",
+    "serve_dashboard",
+    "serve_event_feed",
     "step_count_is",
     "to_chat_message",
     "to_claude_message",
     "tool",
 ]
 
-for _name in __all__:
-    _object = globals()[_name]
-    _module = getattr(_object, "__module__", "") or ""
+
+def _publish(name: str, value: object) -> None:
+    """Report the public namespace in ``__module__`` (not for msgspec Structs)."""
+    module = getattr(value, "__module__", "") or ""
     if (
-        _module.startswith(("runtime._", "actors._"))
-        and (isinstance(_object, type) or callable(_object))
-        and not (isinstance(_object, type) and issubclass(_object, msgspec.Struct))
+        module.startswith(("runtime._", "actors._"))
+        and (isinstance(value, type) or callable(value))
+        and not (isinstance(value, type) and issubclass(value, _msgspec.Struct))
     ):
         try:
-            _object.__module__ = __name__
+            value.__module__ = __name__
         except (AttributeError, TypeError):  # pragma: no cover - builtins-like objects
             pass
-del _name, _object, _module
+
+
+for _name in __all__:
+    if _name in globals():
+        _publish(_name, globals()[_name])
+del _name

@@ -15,10 +15,9 @@ from typing import TYPE_CHECKING, Any, Final, Literal, Self, final
 import msgspec
 import trio
 
-from actors._session import check_tools, run_session
 from runtime._errors import ConfigurationError
 from runtime._eventlog import KEEP_ALL
-from runtime._inputs import check_input, check_request_body
+from runtime._inputs import check_input, check_request_body, check_tools
 from runtime._rest import Analytics, ApiKeys, Beta, CreditsAPI, OAuth, Responses
 from runtime._rest_chat import Chat, Completions
 from runtime._rest_models import Models
@@ -339,4 +338,8 @@ def _check_static(request: dict[str, Any]) -> None:
 async def _run(
     spec: RunSpec, state: RunState, log: EventLog[Any], *, transport: HTTPTransport
 ) -> None:
+    # Imported here, not at the top: ``actors`` imports ``runtime._*`` modules,
+    # so a top-level import would make ``import actors._x`` first a cycle.
+    from actors._session import run_session
+
     await run_session(spec, state, transport, log)

@@ -24,9 +24,13 @@ from typing import Any, Final
 import msgspec
 
 from runtime._errors import ConfigurationError
+from runtime._tools import Tool
 from runtime._wire import ResponsesRequest
 
-__all__ = ["check_input", "check_request_body"]
+if typing.TYPE_CHECKING:
+    from collections.abc import Sequence
+
+__all__ = ["check_input", "check_request_body", "check_tools"]
 
 _ROLES: Final = frozenset({"user", "system", "assistant", "developer"})
 _INPUT_PARTS: Final = frozenset(
@@ -142,3 +146,23 @@ def check_request_body(body: bytes) -> None:
         _request_decoder().decode(body)
     except msgspec.ValidationError as exc:
         raise ConfigurationError(f"invalid request parameter: {exc}") from exc
+
+
+def check_tools(tools: Sequence[Any]) -> tuple[Tool | dict[str, Any], ...]:
+    """Validate the ``tools`` argument eagerly (before any I/O).
+
+    ``Tool`` objects are client tools; a dict with a string ``type`` is a server
+    tool (``{"type": "openrouter:web_search"}``), sent verbatim.
+    """
+    if isinstance(tools, str | bytes | dict) or not isinstance(tools, list | tuple):
+        raise ConfigurationError(f"tools must be a list of tools, got {tools!r}")
+    for t in tools:
+        if isinstance(t, Tool):
+            continue
+        if isinstance(t, dict) and isinstance(t.get("type"), str) and t["type"] != "function":
+            continue
+        raise ConfigurationError(
+            f"tools must hold Tool objects (tool() or @function_tool) or server-tool dicts, "
+            f"got {t!r}"
+        )
+    return tuple(tools)

@@ -286,6 +286,40 @@ class ModelResult:
 
     # -- lifecycle ----------------------------------------------------------
 
+    @property
+    def cancel_requested(self) -> bool:
+        """Whether ``cancel()`` was called (the run may still be winding down)."""
+        return self._cancel_scope.cancel_called
+
+    def _start_via(self, spawn: Callable[[Callable[[], Any]], None]) -> None:
+        """Start the run through ``spawn`` instead of the client's nursery.
+
+        For a session pool, which holds the run's task until it is admitted.
+        From here on the run counts as started: consumers attach and wait.
+        """
+        if self._started:
+            raise ConfigurationError(f"{self!r} has already started; a pool needs a fresh result")
+        self._spawn = spawn
+        self._ensure_started()
+
+    def _abandon(self) -> None:
+        """End a run whose task never ran, exactly as a cancel before start does."""
+        self._cancel_scope.cancel()
+        self._state.status = "cancelled"
+        if not self._log.closed:
+            self._log.close()
+        self._state.first_response_ready.set()
+        self._state.done.set()
+
+    def _fail(self, exc: Exception) -> None:
+        """Record a failure that escaped the runner, as the runner records one."""
+        self._state.error = exc
+        self._state.status = "failed"
+        if not self._log.closed:
+            self._log.close(exc)
+        self._state.first_response_ready.set()
+        self._state.done.set()
+
     def _ensure_started(self) -> None:
         if not self._started:
             self._started = True
@@ -332,10 +366,7 @@ class ModelResult:
         self._cancel_scope.cancel()
         if not self._started:
             self._started = True
-            self._state.status = "cancelled"
-            self._log.close()
-            self._state.first_response_ready.set()
-            self._state.done.set()
+            self._abandon()
 
     async def _wait(self) -> RunState:
         self._ensure_started()

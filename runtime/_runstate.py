@@ -7,7 +7,7 @@ run goes, so they survive any retention policy of the event log.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
 import msgspec
 import trio
@@ -17,7 +17,13 @@ if TYPE_CHECKING:
     from runtime._tools import Tool
     from runtime._wire import ParsedToolCall, Response, Usage
 
-__all__ = ["RunSnapshot", "RunSpec", "RunState", "RunUsage"]
+__all__ = ["DEFAULT_FINAL_RESPONSE_DIRECTIVE", "RunSnapshot", "RunSpec", "RunState", "RunUsage"]
+
+DEFAULT_FINAL_RESPONSE_DIRECTIVE: Final = (
+    "The tool-call budget for this conversation is used up. Using the information above, "
+    "give your final answer now without calling any more tools."
+)
+"""The user message ``allow_final_response=True`` appends to ask for a final answer."""
 
 
 class RunUsage(msgspec.Struct, frozen=True, kw_only=True):

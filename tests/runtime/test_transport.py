@@ -616,7 +616,7 @@ async def test_read_error_mid_stream_raises_transport_error_after_earlier_chunks
 
     async def collect(response: StreamingResponse) -> None:
         async for chunk in response.aiter_raw():
-            received.append(chunk)  # noqa: PERF401 - must keep what came before the error
+            received.append(chunk)
 
     async with make(lambda request: httpx.Response(200, content=body())) as transport:
         with trio.fail_after(5):
