@@ -313,6 +313,27 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument(
         "--json", action="store_true", help="print the summary as one JSON line, nothing else"
     )
+    serve = commands.add_parser(
+        "serve",
+        help="demo sessions, the websocket feed and the dashboard page",
+        description="Keep running agent sessions (on the embedded emulator, or OpenRouter "
+        "when OPENROUTER_API_KEY is set) and serve the live dashboard and its websocket "
+        "feed; prints the URL to open.",
+    )
+    serve.add_argument("--host", default="127.0.0.1", help="address to bind (127.0.0.1)")
+    serve.add_argument(
+        "--port", type=_int_at_least(0), default=8000, help="dashboard port; 0 picks one (8000)"
+    )
+    serve.add_argument("--token", help="the feed's token (default: a random one)")
+    serve.add_argument(
+        "--sessions", type=_int_at_least(0), default=0, help="sessions in all; 0 never stops (0)"
+    )
+    serve.add_argument(
+        "--concurrency", type=_int_at_least(1), default=4, help="sessions at a time (4)"
+    )
+    serve.add_argument(
+        "--interval", type=_seconds, default=1.0, metavar="SECONDS", help="between starts (1)"
+    )
     return parser
 
 
@@ -342,8 +363,8 @@ def main(
     except* KeyboardInterrupt:
         interrupted = True
     if interrupted:
-        if args.command == "emulator":
-            _line(err, "emulator stopped")
+        if args.command in ("emulator", "serve"):
+            _line(err, f"{args.command} stopped")
             return 0
         _line(err, "interrupted")
         return _EXIT_INTERRUPTED
@@ -383,6 +404,9 @@ async def _dispatch(args: argparse.Namespace, out: Console, err: Console) -> int
             return await _run_command(args, out, err)
         if args.command == "emulator":
             await serve_emulator_command(args.host, args.port, console=out)
+            return 0  # pragma: no cover - serves until cancelled
+        if args.command == "serve":
+            await _serve_command(args, out)
             return 0  # pragma: no cover - serves until cancelled
         return await _demo_command(args, out)
     except (AgentError, OSError, BaseExceptionGroup) as exc:
@@ -944,3 +968,22 @@ async def _demo_command(args: argparse.Namespace, out: Console) -> int:
     else:
         out.print(summary_table(summary))
     return 0 if summary.failed == 0 else _EXIT_ERROR
+
+
+async def _serve_command(args: argparse.Namespace, out: Console) -> None:
+    """``serve``: run sessions and the dashboard until cancelled (Ctrl-C)."""
+    from runtime._cli_serve import ServeOptions, serve_sessions
+
+    options = ServeOptions(
+        host=args.host,
+        port=args.port,
+        token=args.token,
+        sessions=args.sessions,
+        concurrency=args.concurrency,
+        interval=args.interval,
+    )
+    async with trio.open_nursery() as nursery:
+        served = await nursery.start(serve_sessions, options, demo_tools(20, 0.1))
+        _line(out, f"sessions on the {served.backend}")
+        _line(out, f"websocket feed on port {served.address.feed_port}")
+        _line(out, f"open the dashboard: {served.open_url}")
