@@ -1,4 +1,4 @@
-"""``openrouter-trio serve`` as a real process: it prints the URL, serves the page, stops on Ctrl-C."""
+"""`openrouter-trio serve` as a real process: prints the URL, serves the page, stops on Ctrl-C."""
 
 from __future__ import annotations
 
