@@ -244,3 +244,19 @@ async def test_bad_key_is_an_authentication_error(server: EmulatorServer) -> Non
                 await result.get_text()
     assert "sk-or-v1-wrong" not in str(info.value)
     assert "sk-or-v1-wrong" not in repr(info.value)
+
+
+async def test_final_answer_after_a_stop_uses_the_tool_results(client: OpenRouter) -> None:
+    """allow_final_response's directive is answered from the tool results, not echoed."""
+    from runtime import DEFAULT_FINAL_RESPONSE_DIRECTIVE, step_count_is
+
+    with trio.fail_after(10):
+        result = client.call_model(
+            model="emulator/tool-caller",
+            input="Weather?",
+            tools=[weather],
+            stop_when=step_count_is(0),
+        )
+        text = await result.get_text()
+    assert "get_weather returned" in text
+    assert DEFAULT_FINAL_RESPONSE_DIRECTIVE not in text

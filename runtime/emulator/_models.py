@@ -164,6 +164,7 @@ class Conversation(msgspec.Struct, frozen=True, kw_only=True):
     forced_tools: tuple[str, ...] | None = None
     parallel_tool_calls: bool = True
     results: tuple[ToolResult, ...] = ()
+    earlier_results: tuple[ToolResult, ...] = ()
     max_output_tokens: int | None = None
 
 
@@ -243,10 +244,14 @@ def builtin_turn(model: str, conversation: Conversation) -> Turn:
 
 
 def _tool_caller(conversation: Conversation) -> Turn:
-    if conversation.results:
+    results = conversation.results
+    if not results and conversation.tool_choice == "none":
+        # Asked for a final answer after the tool results (e.g. allow_final_response's
+        # directive): answer from the results before that last user message.
+        results = conversation.earlier_results
+    if results:
         summary = " ".join(
-            f"{result.name or result.call_id} returned {result.output}."
-            for result in conversation.results
+            f"{result.name or result.call_id} returned {result.output}." for result in results
         )
         return Turn(text=chunk_words(summary))
     tools = conversation.tools

@@ -102,6 +102,7 @@ def responses_conversation(body: ResponsesBody) -> Conversation:
     last_user = ""
     names: dict[str, str] = {}
     results: list[ToolResult] = []
+    earlier: list[ToolResult] = []
     for item in items or ():
         kind = item.get("type")
         if kind in (None, "message"):
@@ -109,6 +110,8 @@ def responses_conversation(body: ResponsesBody) -> Conversation:
             texts.append(text)
             if item.get("role") == "user":
                 last_user = text
+                if results:
+                    earlier = list(results)
                 results.clear()
         elif kind == "function_call":
             call_id, name = str(item.get("call_id", "")), str(item.get("name", ""))
@@ -135,6 +138,7 @@ def responses_conversation(body: ResponsesBody) -> Conversation:
         forced_tools=forced,
         parallel_tool_calls=body.parallel_tool_calls is not False,
         results=tuple(results),
+        earlier_results=tuple(earlier),
         max_output_tokens=body.max_output_tokens,
     )
 
