@@ -84,8 +84,8 @@ Storage
 
 Events live in one Python list (``list.__getitem__`` with a slice is the cheapest
 batch read there is) with ``_base``, the seq of element 0. ``KeepAll`` never
-drops anything. ``Ring`` overwrites a dropped slot with ``None`` at once, so it
-never references more than ``capacity`` events. ``TrimBehindSlowest`` counts
+drops anything. ``Ring`` and ``TrimBehindSlowest`` overwrite a dropped slot with ``None`` on the
+next append, so a log never references events below ``first_seq`` for long. ``TrimBehindSlowest`` counts
 attached cursors per position ("pins"); when the last cursor leaves the lowest
 pinned position, ``first_seq`` moves to the next pinned one. The dead prefix is
 deleted in bulk, by ``append``/``extend`` only, once it is at least half the list
@@ -296,6 +296,7 @@ class EventLog(Generic[E]):
     __slots__ = (
         "_base",
         "_capacity",
+        "_cleared",
         "_closed",
         "_cursors",
         "_dirty",
@@ -321,6 +322,7 @@ class EventLog(Generic[E]):
         # list[E], except that Ring overwrites dropped slots with None (see "Storage").
         self._events: list[Any] = []
         self._base = 0  # seq of self._events[0]
+        self._cleared = 0  # every slot below this seq is None (or deleted)
         self._first = 0  # seq of the oldest retained event
         self._next = 0  # seq of the next event
         self._capacity = retention.capacity if isinstance(retention, Ring) else 0
@@ -533,14 +535,20 @@ class EventLog(Generic[E]):
         base = self._base
         if self._capacity:
             first = self._next - self._capacity
-            old = self._first
-            if first > old:
-                if first == old + 1:
-                    events[old - base] = None
-                else:
-                    events[old - base : first - base] = [None] * (first - old)
+            if first > self._first:
                 self._first = first
-        dead = self._first - base
+        # Drop the references to events no cursor can read any more at once, for
+        # Ring and TrimBehindSlowest alike, so memory follows first_seq and not
+        # the (lazier) bulk deletion below.
+        first = self._first
+        cleared = self._cleared
+        if first > cleared:
+            if first == cleared + 1:
+                events[cleared - base] = None
+            else:
+                events[cleared - base : first - base] = [None] * (first - cleared)
+            self._cleared = first
+        dead = first - base
         if dead >= _COMPACT_MIN and dead * 2 >= len(events):
             del events[:dead]
             self._base = self._first

@@ -121,15 +121,20 @@ class ResultStream(Generic[T]):
                 if value is not _SKIP:
                     self._index = i
                     return value  # type: ignore[no-any-return]
-            try:
-                batch = await self._cursor.receive_batch(BATCH_LIMIT)
-            except trio.EndOfChannel:
-                self._batch = []
-                self._index = 0
-                self._cursor.close()
-                raise StopAsyncIteration from None
-            self._batch = batch
+            batch = await self._next_batch()
             i = 0
+
+    async def _next_batch(self) -> list[Any]:
+        """The next batch from the cursor (one checkpoint); the end of the stream at the end."""
+        try:
+            batch = await self._cursor.receive_batch(BATCH_LIMIT)
+        except trio.EndOfChannel:
+            self._batch = []
+            self._index = 0
+            self._cursor.close()
+            raise StopAsyncIteration from None
+        self._batch = batch
+        return batch
 
     async def aclose(self) -> None:
         """Detach from the run's log. A checkpoint; idempotent."""
@@ -170,14 +175,31 @@ class _TextStream(ResultStream[str]):
                 if type(event) is OutputTextDelta and event.delta:
                     self._index = i
                     return event.delta
-            try:
-                batch = await self._cursor.receive_batch(BATCH_LIMIT)
-            except trio.EndOfChannel:
-                self._batch = []
-                self._index = 0
-                self._cursor.close()
-                raise StopAsyncIteration from None
-            self._batch = batch
+            batch = await self._next_batch()
+            i = 0
+
+
+@final
+class _ToolStream(ResultStream[FunctionCallArgumentsDelta | ToolPreliminaryResult]):
+    """``get_tool_stream()``: argument deltas and preliminary results, filter inlined."""
+
+    __slots__ = ()
+
+    async def __anext__(self) -> FunctionCallArgumentsDelta | ToolPreliminaryResult:
+        batch = self._batch
+        i = self._index
+        while True:
+            n = len(batch)
+            while i < n:
+                event = batch[i]
+                i += 1
+                kind = type(event)
+                if (kind is FunctionCallArgumentsDelta and event.delta) or (
+                    kind is ToolPreliminaryResult
+                ):
+                    self._index = i
+                    return event  # type: ignore[no-any-return]
+            batch = await self._next_batch()
             i = 0
 
 
@@ -188,15 +210,6 @@ def _identity(event: Any) -> Any:
 def _reasoning(event: Any) -> Any:
     if type(event) is ReasoningTextDelta and event.delta:
         return event.delta
-    return _SKIP
-
-
-def _tool_events(event: Any) -> Any:
-    kind = type(event)
-    if kind is FunctionCallArgumentsDelta:
-        return event if event.delta else _SKIP
-    if kind is ToolPreliminaryResult:
-        return event
     return _SKIP
 
 
@@ -449,7 +462,7 @@ class ModelResult:
 
     def get_tool_stream(self) -> ResultStream[FunctionCallArgumentsDelta | ToolPreliminaryResult]:
         """Function-call argument deltas and generator tools' preliminary results, live."""
-        return ResultStream(self._cursor(), _tool_events)
+        return _ToolStream(self._cursor(), _identity)
 
     def get_tool_calls_stream(self) -> ResultStream[ParsedToolCall]:
         """Each function call as soon as its arguments are complete, over every turn."""

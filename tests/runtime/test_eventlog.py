@@ -1090,6 +1090,27 @@ def test_ring_never_references_more_than_capacity_events() -> None:
     assert log.statistics().retained == 3
 
 
+def test_trim_drops_references_behind_the_slowest_cursor_promptly() -> None:
+    """Memory follows first_seq: passed events are released on the next append,
+    not only when the lazy bulk deletion runs (issue: 1M events with a keeping-up
+    consumer must cost about what 10k do)."""
+    log: EventLog[Obj] = EventLog(TrimBehindSlowest())
+    cursor = log.cursor()
+    refs = []
+    for i in range(700):
+        event = Obj(i)
+        refs.append(weakref.ref(event))
+        log.append(event)
+        del event
+        if i % 10 == 9:
+            assert len(cursor.receive_batch_nowait(10)) == 10
+    log.append(Obj(-1))  # the next append releases what the cursor passed
+    gc.collect()
+    assert [r for r in refs if r() is not None] == []
+    assert log.statistics().retained == 1
+    cursor.close()
+
+
 async def test_ring_capacity_one_with_a_late_cursor() -> None:
     log: EventLog[int] = EventLog(Ring(1))
     log.extend(range(300))
