@@ -227,6 +227,12 @@ class SSEDecoder:
         else:
             self._scan_blocks(first + b"\n\n", 0, events)
         last_id = self._last_id
+        # Each separator holds two LFs: if that is every LF before ``last``,
+        # no piece has a line of its own and all are plain payloads (one
+        # C-level count instead of an ``in`` test per piece).
+        if data.count(b"\n", 0, len(data) - len(last)) == 2 * len(pieces):
+            events.extend([ServerSentEvent(piece, None, last_id) for piece in pieces[1:]])
+            return self._scan_blocks(data, len(data) - len(last) - 6, events)
         for index in range(1, len(pieces)):
             piece = pieces[index]
             if b"\n" in piece:
