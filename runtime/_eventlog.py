@@ -84,12 +84,13 @@ Storage
 
 Events live in one Python list (``list.__getitem__`` with a slice is the cheapest
 batch read there is) with ``_base``, the seq of element 0. ``KeepAll`` never
-drops anything. ``Ring`` and ``TrimBehindSlowest`` overwrite a dropped slot with ``None`` on the
-next append, so a log never references events below ``first_seq`` for long. ``TrimBehindSlowest`` counts
-attached cursors per position ("pins"); when the last cursor leaves the lowest
-pinned position, ``first_seq`` moves to the next pinned one. The dead prefix is
-deleted in bulk, by ``append``/``extend`` only, once it is at least half the list
-(and at least ``_COMPACT_MIN`` long): O(1) amortized per event. Only the producer
+drops anything. ``Ring`` and ``TrimBehindSlowest`` overwrite a dropped slot
+with ``None`` on the next append, so a log never references events below
+``first_seq`` for long. ``TrimBehindSlowest`` counts attached cursors per
+position ("pins"); when the last cursor leaves the lowest pinned position,
+``first_seq`` moves to the next pinned one. The dead prefix is deleted in bulk,
+by ``append``/``extend`` only, once it is at least half the list (and at least
+``_COMPACT_MIN`` long): O(1) amortized per event. Only the producer
 restructures the list because ``Cursor.close`` may run from a finalizer (a stream
 view's ``__del__``), and on CPython 3.11 the garbage collector runs finalizers
 inside any allocation, such as the slice a cursor is taking. Events a cursor has
