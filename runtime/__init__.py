@@ -11,8 +11,6 @@ from __future__ import annotations
 import importlib as _importlib
 import typing as _typing
 
-import msgspec as _msgspec
-
 from runtime._client import (
     OpenRouter,
 )
@@ -104,6 +102,7 @@ from runtime._pool import (
     SessionRegistry,
     open_session_pool,
 )
+from runtime._publish import publish as _publish
 from runtime._rest import (
     Analytics,
     ApiKeys,
@@ -246,7 +245,7 @@ def __getattr__(name: str) -> object:
     if module is None:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
     value: object = getattr(_importlib.import_module(module), name)
-    _publish(name, value)
+    _publish(__name__, value)
     globals()[name] = value
     return value
 
@@ -431,21 +430,7 @@ __all__ = [
 ]
 
 
-def _publish(name: str, value: object) -> None:
-    """Report the public namespace in ``__module__`` (not for msgspec Structs)."""
-    module = getattr(value, "__module__", "") or ""
-    if (
-        module.startswith(("runtime._", "actors._"))
-        and (isinstance(value, type) or callable(value))
-        and not (isinstance(value, type) and issubclass(value, _msgspec.Struct))
-    ):
-        try:
-            value.__module__ = __name__
-        except (AttributeError, TypeError):  # pragma: no cover - builtins-like objects
-            pass
-
-
 for _name in __all__:
     if _name in globals():
-        _publish(_name, globals()[_name])
+        _publish(__name__, globals()[_name])
 del _name

@@ -470,14 +470,7 @@ class Tool:
         Raises:
             ToolError: the value does not match.
         """
-        if self._output_schema is None:
-            return value
-        try:
-            return msgspec.convert(value, self._output_schema, from_attributes=True)
-        except msgspec.ValidationError as exc:
-            raise ToolError(
-                f'Invalid output from tool "{self._name}": {exc}', tool_name=self._name, call_id=""
-            ) from exc
+        return self._check(self._output_schema, value, "output")
 
     def validate_event(self, value: Any) -> Any:
         """Check a generator event against ``event_schema`` and return the converted value.
@@ -487,13 +480,16 @@ class Tool:
         Raises:
             ToolError: the value does not match.
         """
-        if self._event_schema is None:
+        return self._check(self._event_schema, value, "event")
+
+    def _check(self, schema: Any, value: Any, what: str) -> Any:
+        if schema is None:
             return value
         try:
-            return msgspec.convert(value, self._event_schema, from_attributes=True)
+            return msgspec.convert(value, schema, from_attributes=True)
         except msgspec.ValidationError as exc:
             raise ToolError(
-                f'Invalid event from tool "{self._name}": {exc}', tool_name=self._name, call_id=""
+                f'Invalid {what} from tool "{self._name}": {exc}', tool_name=self._name, call_id=""
             ) from exc
 
     def matches_output(self, value: Any) -> bool:

@@ -22,8 +22,7 @@ For unit tests without sockets see :class:`runtime.testing.FakeOpenRouter`.
 
 from __future__ import annotations
 
-import msgspec
-
+from runtime._publish import publish as _publish
 from runtime.emulator._accounts import key_hash, s256_challenge
 from runtime.emulator._core import Emulator, EmulatorStatistics, RecordedRequest
 from runtime.emulator._http import EmulatorResponse
@@ -65,13 +64,6 @@ __all__ = [
     "serve_emulator",
 ]
 
-# Public classes and functions report the public namespace, as trio's do. Not msgspec
-# Structs: msgspec resolves their (postponed) annotations in the namespace of
-# ``sys.modules[cls.__module__]``, so moving them would break decoding.
 for _name in __all__:
-    _object = globals()[_name]
-    if getattr(_object, "__module__", "").startswith("runtime.emulator._") and not (
-        isinstance(_object, type) and issubclass(_object, msgspec.Struct)
-    ):
-        _object.__module__ = __name__
-del _name, _object
+    _publish(__name__, globals()[_name])
+del _name

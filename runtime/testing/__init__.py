@@ -12,8 +12,7 @@ For a real HTTP server on loopback use :func:`runtime.emulator.open_emulator`.
 
 from __future__ import annotations
 
-import msgspec
-
+from runtime._publish import publish as _publish
 from runtime.emulator._core import RecordedRequest
 from runtime.emulator._script import Fault, Script, ToolCall, Turn, TurnError, TurnUsage
 from runtime.testing._fake import FakeOpenRouter
@@ -45,13 +44,6 @@ __all__ = [
     "turn_events",
 ]
 
-# Public classes and functions report the public namespace, as trio's do. Not msgspec
-# Structs: msgspec resolves their (postponed) annotations in the namespace of
-# ``sys.modules[cls.__module__]``, so moving them would break decoding.
 for _name in __all__:
-    _object = globals()[_name]
-    if getattr(_object, "__module__", "").startswith("runtime.testing._") and not (
-        isinstance(_object, type) and issubclass(_object, msgspec.Struct)
-    ):
-        _object.__module__ = __name__
-del _name, _object
+    _publish(__name__, globals()[_name])
+del _name
