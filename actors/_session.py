@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import inspect
 import time
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Final
 
 import msgspec
@@ -145,7 +146,8 @@ async def _loop(
     def on_preliminary(call_id: str, value: Any) -> None:
         log.append(ToolPreliminaryResult(tool_call_id=call_id, result=value, timestamp=_now_ms()))
 
-    ctx = TurnContext(number_of_turns=0)
+    static = {k: v for k, v in spec.request.items() if not callable(v)}
+    ctx = TurnContext(number_of_turns=0, turn_request=MappingProxyType(static))
     request = await resolve_dynamic_params(spec.request, ctx) if dynamic else dict(spec.request)
     if tools:
         request["tools"] = [t.to_wire() if isinstance(t, Tool) else t for t in tools]
@@ -168,7 +170,7 @@ async def _loop(
         if stop and spec.allow_final_response is False:
             break
         round_no += 1
-        ctx = TurnContext(number_of_turns=round_no)
+        ctx = TurnContext(number_of_turns=round_no, turn_request=MappingProxyType(request))
         if dynamic:
             fresh = await resolve_dynamic_params(spec.request, ctx)
             fresh["input"] = request["input"]

@@ -820,3 +820,24 @@ async def test_tool_errors_raise_policy_fails_the_run_with_a_tool_error(
     assert (info.value.tool_name, info.value.call_id) == ("bad", "call_bad")
     assert isinstance(info.value.__cause__, ValueError)
     assert len(fake.bodies()) == 1
+
+
+async def test_dynamic_params_see_the_request_being_built(
+    fake: FakeOpenRouter, client: OpenRouter
+) -> None:
+    _always_calling(fake, 1)
+    fake.enqueue(text_turn("end"))
+    seen: list[tuple[int, Any, int]] = []
+
+    def instructions(ctx: TurnContext) -> str:
+        request = ctx.turn_request or {}
+        seen.append((ctx.number_of_turns, request.get("model"), len(request.get("input") or [])))
+        return f"turn {ctx.number_of_turns}"
+
+    with trio.fail_after(5):
+        result = client.call_model(
+            model="m", input="x", tools=[get_weather], instructions=instructions
+        )
+        await result.get_text()
+    assert seen == [(0, "m", 1), (1, "m", 1)]
+    assert [b["instructions"] for b in fake.bodies()] == ["turn 0", "turn 1"]
