@@ -127,7 +127,12 @@ def main() -> None:
         default=0,
         help="admission limit of the pool (default: the session count)",
     )
-    parser.add_argument("--backend", choices=["fake", "emulator"], default="fake")
+    parser.add_argument(
+        "--backend",
+        choices=["fake", "emulator"],
+        default="emulator",
+        help="emulator: real loopback HTTP (default); fake: in-process, the runtime alone",
+    )
     trio.run(_run, parser.parse_args())
 
 
