@@ -52,7 +52,7 @@ SUITES: Final[dict[str, tuple[str, list[str], list[str]]]] = {
         ["--events", "2000", "--consumers", "1,10", "--repeat", "1"],
     ),
     "retention": ("bench_retention.py", [], ["--quick"]),
-    "tool_loop": ("bench_tool_loop.py", ["--runs", "300"], ["--runs", "5"]),
+    "tool_loop": ("bench_tool_loop.py", ["--runs", "200"], ["--runs", "5", "--repeat", "1"]),
     "sessions": (
         "bench_sessions.py",
         ["--sessions", "100,1000,10000"],

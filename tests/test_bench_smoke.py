@@ -114,7 +114,7 @@ def test_bench_retention_runs_each_policy_in_its_own_process() -> None:
 @pytest.mark.parametrize(
     ("script", "args"),
     [
-        ("bench_tool_loop.py", ["--runs", "3"]),
+        ("bench_tool_loop.py", ["--runs", "3", "--repeat", "1"]),
         ("bench_sessions.py", ["--sessions", "5"]),
         ("bench_feed.py", ["--clients", "1", "--sessions", "1", "--events", "50"]),
     ],
