@@ -69,9 +69,10 @@ async def _measure(client: OpenRouter, n: int, max_concurrent: int, backend: str
     stats = pool.statistics()
     gc.collect()
     after = _rss_bytes()
-    bad = [r.id for i, r in enumerate(results) if r.snapshot().status != "done"]
+    bad = [r.snapshot() for r in results if r.snapshot().status != "done"]
     if bad or stats.done != n:
-        raise SystemExit(f"{len(bad)} of {n} sessions did not finish: {bad[:3]}")
+        kinds = sorted({f"{s.status}: {s.error}" for s in bad})[:3]
+        raise SystemExit(f"{len(bad)} of {n} sessions did not finish: {kinds}")
     text = await results[-1].get_text()
     if text != f"session {n - 1} says hi":
         raise SystemExit(f"wrong answer: {text!r}")
@@ -90,7 +91,9 @@ async def _measure(client: OpenRouter, n: int, max_concurrent: int, backend: str
 
 
 async def _run(args: argparse.Namespace) -> None:
-    retry = RetryConfig(strategy="none")
+    # What a user would run with: a few quick retries of connection errors and 5xx
+    # (10,000 sessions at once can overflow a loopback listener's accept queue).
+    retry = RetryConfig(initial_interval=0.05, max_interval=1.0, max_retries=3)
     for n in args.sessions:
         max_concurrent = args.max_concurrent or n
         if args.backend == "fake":
