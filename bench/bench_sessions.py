@@ -3,9 +3,10 @@
 For each N in ``--sessions``: open a client and a pool (``max_concurrent`` =
 ``--max-concurrent``, default N: every session admitted at once), start N runs of
 ``emulator/echo`` (each a distinct input), and wait until every one is done. The
-backend is ``runtime.testing.FakeOpenRouter`` in-process (``--backend fake``, the
-default: the HTTP layer without sockets) or the emulator on loopback
-(``--backend emulator``: real HTTP/1.1 through hypercorn).
+backend is the emulator on loopback (``--backend emulator``, the default: real
+HTTP/1.1 through hypercorn, server in the same process) or
+``runtime.testing.FakeOpenRouter`` in-process (``--backend fake``: the runtime
+and the HTTP client layer without sockets).
 
 Prints one JSON line per N:
 
