@@ -4,7 +4,9 @@ The only module that imports ``trio_websocket``. :func:`serve_event_feed` listen
 on TCP; :class:`EventFeed` holds the configuration and the shared counters and
 serves each connection (:meth:`EventFeed.serve_stream` also serves a single
 already-open stream, which is how tests drive it over memory streams). The
-protocol is described, with example bytes, in ``docs/guides/websocket-feed.md``.
+protocol is described, with example bytes, in ``docs/guides/websocket-feed.md``;
+its sans-io part (commands, frame encoding, close codes, settings checks) is
+:mod:`runtime._feed_protocol`, and this module does the trio and websocket I/O.
 
 Connection life cycle::
 
@@ -61,8 +63,8 @@ Cost per frame
 --------------
 
 An event is encoded once per session, not once per subscriber
-(:class:`_FrameCache`), with one msgspec encode and one string format. A
-connection's writer takes up to ``_WRITE_BATCH`` queued frames at a time and
+(:class:`runtime._feed_protocol.FrameCache`), with one msgspec encode and
+one string format. A connection's writer takes up to ``_WRITE_BATCH`` queued frames at a time and
 writes them with one ``send_all`` (:func:`_send_frames`), instead of one
 system call and one scheduler round trip per frame.
 """
@@ -74,10 +76,8 @@ import hmac
 import logging
 import math
 from collections import deque
-from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, Final, NoReturn, TypeAlias, final
+from typing import TYPE_CHECKING, Any, Final, NoReturn, final
 
-import msgspec
 import trio
 from trio.lowlevel import ParkingLot
 from trio_websocket import ConnectionClosed, WebSocketConnection, wrap_server_stream
@@ -86,10 +86,49 @@ from wsproto.events import TextMessage
 from runtime._dashboard import serve_dashboard_page
 from runtime._errors import ConfigurationError
 from runtime._eventlog import BATCH_LIMIT, Lagged
-from runtime._events import StreamEvent, UnknownEvent
+from runtime._feed_protocol import (
+    CLOSE_GOING_AWAY,
+    CLOSE_INTERNAL_ERROR,
+    CLOSE_INVALID_DATA,
+    CLOSE_POLICY_VIOLATION,
+    CLOSE_TOO_BIG,
+    CLOSE_TRY_AGAIN_LATER,
+    CLOSE_UNSUPPORTED_DATA,
+    DEFAULT_AUTH_TIMEOUT,
+    DEFAULT_CLOSE_TIMEOUT,
+    DEFAULT_HEARTBEAT_INTERVAL,
+    DEFAULT_IDLE_TIMEOUT,
+    DEFAULT_MAX_CONNECTIONS,
+    DEFAULT_MAX_MESSAGE_SIZE,
+    DEFAULT_MAX_SUBSCRIPTIONS,
+    DEFAULT_SEND_BUFFER,
+    PROTOCOL,
+    AnyCommand,
+    Auth,
+    Close,
+    CommandError,
+    DashboardAddress,
+    FeedStatistics,
+    FrameCache,
+    Ping,
+    Subscribe,
+    SubscribeIndex,
+    Unsubscribe,
+    UnsubscribeIndex,
+    build_frame,
+    decode_command,
+    header_value,
+    index_frames,
+    index_snapshot_frame,
+    optional_seconds,
+    positive_int,
+    resync_frame,
+    seconds,
+    session_frame,
+)
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Sequence
+    from collections.abc import Iterable
 
     from trio_websocket import WebSocketRequest
 
@@ -114,275 +153,14 @@ __all__ = [
 
 _logger = logging.getLogger("actors.feed")
 
-# RFC 6455 §7.4.1 close codes the feed uses (1009 is sent by trio-websocket itself).
-CLOSE_GOING_AWAY: Final = 1001
-CLOSE_UNSUPPORTED_DATA: Final = 1003
-CLOSE_INVALID_DATA: Final = 1007
-CLOSE_POLICY_VIOLATION: Final = 1008
-CLOSE_TOO_BIG: Final = 1009
-CLOSE_INTERNAL_ERROR: Final = 1011
-CLOSE_TRY_AGAIN_LATER: Final = 1013
-
-DEFAULT_MAX_CONNECTIONS: Final = 256
-DEFAULT_MAX_MESSAGE_SIZE: Final = 64 * 1024
-DEFAULT_MAX_SUBSCRIPTIONS: Final = 64
-DEFAULT_HEARTBEAT_INTERVAL: Final = 20.0
-DEFAULT_IDLE_TIMEOUT: Final = 60.0
-DEFAULT_AUTH_TIMEOUT: Final = 10.0
-DEFAULT_SEND_BUFFER: Final = 1024
-DEFAULT_CLOSE_TIMEOUT: Final = 2.0
-
-PROTOCOL: Final = "openrouter-trio.feed/1"
-"""The feed protocol's name and version, sent in ``feed.ready``."""
-
 _BATCH: Final = BATCH_LIMIT
 # Most frames the writer puts into one write (about 64 KiB of typical deltas).
 _WRITE_BATCH: Final = 128
-# Encoded frames kept per followed session for its other subscribers (_FrameCache).
-_CACHE_SIZE: Final = 1024
 
-
-# -- commands (client → server) ------------------------------------------------------
-
-
-class _Command(msgspec.Struct, frozen=True, kw_only=True, tag_field="type"):
-    """Base of the commands a client sends; unknown fields are ignored."""
-
-
-class _Auth(_Command, frozen=True, kw_only=True, tag="auth"):
-    token: str
-
-    def __repr__(self) -> str:
-        return "_Auth(token=<redacted>)"  # Rule 4
-
-
-class _SubscribeIndex(_Command, frozen=True, kw_only=True, tag="subscribe_index"):
-    pass
-
-
-class _UnsubscribeIndex(_Command, frozen=True, kw_only=True, tag="unsubscribe_index"):
-    pass
-
-
-class _Subscribe(_Command, frozen=True, kw_only=True, tag="subscribe"):
-    session: str
-    after: int = -1
-
-
-class _Unsubscribe(_Command, frozen=True, kw_only=True, tag="unsubscribe"):
-    session: str
-
-
-class _Ping(_Command, frozen=True, kw_only=True, tag="ping"):
-    id: str | int | None = None
-
-
-_AnyCommand: TypeAlias = (
-    _Auth | _SubscribeIndex | _UnsubscribeIndex | _Subscribe | _Unsubscribe | _Ping
-)
-_COMMAND_DECODER: Final[msgspec.json.Decoder[_AnyCommand]] = msgspec.json.Decoder(_AnyCommand)
-_COMMAND_TYPES: Final = frozenset(
-    str(cls.__struct_config__.tag)
-    for cls in (_Auth, _SubscribeIndex, _UnsubscribeIndex, _Subscribe, _Unsubscribe, _Ping)
-)
-
-
-class _Probe(msgspec.Struct):
-    type: str
-
-
-_PROBE_DECODER: Final = msgspec.json.Decoder(_Probe)
-
-
-# -- frames (server → client) --------------------------------------------------------
-
-
-def _unencodable(obj: Any) -> Any:
-    return f"<unencodable {type(obj).__name__}>"
-
-
-_ENCODER: Final = msgspec.json.Encoder()
-_LENIENT_ENCODER: Final = msgspec.json.Encoder(enc_hook=_unencodable)
-
-
-def _json(value: Any) -> str:
-    """Encode a value as JSON text; values msgspec cannot encode become placeholders."""
-    try:
-        return _ENCODER.encode(value).decode()
-    except (TypeError, ValueError, OverflowError):
-        try:
-            return _LENIENT_ENCODER.encode(value).decode()
-        except (TypeError, ValueError, OverflowError):
-            return _ENCODER.encode(_unencodable(value)).decode()
-
-
-_TYPE_JSON: dict[type, str] = {}
-
-
-def _type_json(event: Any) -> str:
-    """The event's ``type`` as a JSON string literal (cached per event class)."""
-    cls = type(event)
-    cached = _TYPE_JSON.get(cls)
-    if cached is not None:
-        return cached
-    if cls is UnknownEvent:
-        return _json(event.type)
-    if isinstance(event, StreamEvent):
-        text = _json(event.type)
-    else:
-        kind = getattr(event, "type", None)
-        text = _json(kind if isinstance(kind, str) else cls.__name__)
-        if not isinstance(kind, str):
-            _TYPE_JSON[cls] = text
-        return text
-    _TYPE_JSON[cls] = text
-    return text
-
-
-def _now() -> str:
-    """The current time in RFC 3339 (UTC, milliseconds)."""
-    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def _event_frame(sid: str, source: str, event: Any, seq: int, stamp: str) -> str:
-    """The CloudEvents frame of one log event: a single msgspec encode plus a format.
-
-    ``sid`` and ``source`` are JSON string contents (escaped, without quotes).
-    """
-    data = event.raw if type(event) is UnknownEvent else event
-    return (
-        f'{{"specversion":"1.0","id":"{sid}:{seq}","source":"{source}",'
-        f'"type":{_type_json(event)},"time":"{stamp}","sequence":{seq},'
-        f'"datacontenttype":"application/json","data":{_json(data)}}}'
-    )
-
-
-def _event_frames(sid: str, source: str, events: Sequence[Any], first_seq: int) -> list[str]:
-    """The frames of consecutive events from ``first_seq``, all stamped now (uncached)."""
-    stamp = _now()
-    return [_event_frame(sid, source, e, first_seq + i, stamp) for i, e in enumerate(events)]
-
-
-@final
-class _FrameCache:
-    """Encoded frames of one session's recent events, shared by all its subscribers.
-
-    Every connection following a session sends the same bytes for the same
-    event, so the first subscription to reach a seq encodes it and the others
-    reuse the text: with M dashboards on one busy session the JSON cost is paid
-    once, not M times. A ring of ``_CACHE_SIZE`` slots indexed by ``seq``; a
-    subscriber further behind than that encodes for itself. The frame's
-    ``time`` is when the feed first encoded the event.
-    """
-
-    __slots__ = ("_seqs", "_texts", "sid", "source", "users")
-
-    def __init__(self, session: str) -> None:
-        self.sid = _escaped(session)
-        self.source = f"/sessions/{self.sid}"
-        self._seqs = [-1] * _CACHE_SIZE
-        self._texts = [""] * _CACHE_SIZE
-        self.users = 0
-
-    def frames(self, events: Sequence[Any], first_seq: int) -> list[str]:
-        """The frames of consecutive events starting at ``first_seq`` (the hot path)."""
-        seqs = self._seqs
-        texts = self._texts
-        sid = self.sid
-        source = self.source
-        stamp = ""
-        out = []
-        seq = first_seq
-        for event in events:
-            slot = seq % _CACHE_SIZE
-            if seqs[slot] == seq:
-                out.append(texts[slot])
-            else:
-                if not stamp:
-                    stamp = _now()
-                text = _event_frame(sid, source, event, seq, stamp)
-                seqs[slot] = seq
-                texts[slot] = text
-                out.append(text)
-            seq += 1
-        return out
-
-
-def _frame(*, id: str, source: str, type: str, data: Any, sequence: int | None = None) -> str:
-    """One control frame (rare: built with a dict, not on the hot path)."""
-    frame: dict[str, Any] = {
-        "specversion": "1.0",
-        "id": id,
-        "source": source,
-        "type": type,
-        "time": _now(),
-    }
-    if sequence is not None:
-        frame["sequence"] = sequence
-    frame["datacontenttype"] = "application/json"
-    frame["data"] = data
-    return _json(frame)
-
-
-def _escaped(text: str) -> str:
-    """JSON string contents of ``text`` (escaped, without the quotes)."""
-    return _json(text)[1:-1]
-
-
-# -- public records ------------------------------------------------------------------
-
-
-class FeedStatistics(msgspec.Struct, frozen=True, kw_only=True):
-    """A snapshot of an :class:`EventFeed`, from :meth:`EventFeed.statistics`.
-
-    Attributes:
-        connections: websocket connections open now (authenticated or not).
-        subscriptions: session and index subscriptions open now.
-        accepted: connections accepted so far.
-        rejected: handshakes rejected (origin, token) or closed at once (limit).
-        frames_sent: frames written to clients so far.
-        frames_dropped: event frames dropped by full outboxes (each followed by a
-            ``resync``).
-        resyncs: ``resync`` (and index re-snapshot) frames sent so far.
-    """
-
-    connections: int
-    subscriptions: int
-    accepted: int
-    rejected: int
-    frames_sent: int
-    frames_dropped: int
-    resyncs: int
-
-
-class DashboardAddress(msgspec.Struct, frozen=True, kw_only=True):
-    """Where :func:`serve_dashboard` listens.
-
-    Attributes:
-        host: the host both servers are bound to.
-        http_port: the port of the page (plain HTTP).
-        feed_port: the port of the websocket feed.
-        url: the page's URL; open ``url + "#token=" + token`` in a browser.
-    """
-
-    host: str
-    http_port: int
-    feed_port: int
-    url: str
-
-
-class _Close(msgspec.Struct, frozen=True):
-    """Why the server closes a connection, and the error frame to send first."""
-
-    code: int
-    reason: str
-    frame: str | None = None
-
-
-_SHUTDOWN: Final = _Close(CLOSE_GOING_AWAY, "server shutting down")
+_SHUTDOWN: Final = Close(CLOSE_GOING_AWAY, "server shutting down")
 # The same close, when the connection's task was cancelled from outside (its
 # protocol reader is cancelled too, so nobody can read the client's reply).
-_CANCELLED: Final = _Close(CLOSE_GOING_AWAY, "server shutting down")
+_CANCELLED: Final = Close(CLOSE_GOING_AWAY, "server shutting down")
 # How long a cancelled connection waits for its close frame to go out.
 _CANCELLED_GRACE: Final = 0.1
 
@@ -530,13 +308,6 @@ async def _guarded(fn: Any, *args: Any) -> None:
         _logger.debug("The websocket reader of a feed connection failed.", exc_info=True)
 
 
-def _header(headers: Iterable[tuple[bytes, bytes]], name: bytes) -> bytes | None:
-    for key, value in headers:
-        if key.lower() == name:
-            return value
-    return None
-
-
 @final
 class _Connection:
     """The tasks and state of one accepted websocket connection (Rule 1)."""
@@ -550,7 +321,7 @@ class _Connection:
         self._outbox = _Outbox(feed._send_buffer)
         self._subs: dict[str, trio.CancelScope] = {}
         self._index: trio.CancelScope | None = None
-        self._close: _Close | None = None
+        self._close: Close | None = None
         self._closing = False
         self._nursery: trio.Nursery | None = None
         self._last_seen = trio.current_time()
@@ -562,7 +333,7 @@ class _Connection:
     def subscriptions(self) -> int:
         return len(self._subs) + (self._index is not None)
 
-    async def run(self) -> _Close | None:
+    async def run(self) -> Close | None:
         """Serve until the connection ends; return how the server wants it closed.
 
         ``None`` means the client closed it (or it broke): nothing left to send.
@@ -582,7 +353,7 @@ class _Connection:
     def _ended(self) -> bool:
         return self._closing
 
-    def shut(self, close: _Close | None) -> None:
+    def shut(self, close: Close | None) -> None:
         """End the connection's tasks; the first reason given wins."""
         if not self._closing:
             self._closing = True
@@ -594,7 +365,7 @@ class _Connection:
 
     def _control_frame(self, kind: str, data: Any) -> str:
         self._control += 1
-        return _frame(id=f"{self._name}:{self._control}", source="/feed", type=kind, data=data)
+        return build_frame(id=f"{self._name}:{self._control}", source="/feed", type=kind, data=data)
 
     def _error(self, code: str, message: str, command: str | None = None) -> None:
         """Queue a non-fatal ``feed.error`` frame (dropped if the client is not reading)."""
@@ -604,7 +375,7 @@ class _Connection:
     def _fatal(self, close_code: int, code: str, message: str, command: str | None = None) -> None:
         data = {"code": code, "message": message, "command": command}
         frame = self._control_frame("feed.error", data)
-        self.shut(_Close(close_code, code, frame))
+        self.shut(Close(close_code, code, frame))
 
     def _ready(self) -> None:
         feed = self._feed
@@ -668,7 +439,7 @@ class _Connection:
             if idle is not None:
                 idle_deadline = self._last_seen + idle
                 if now >= idle_deadline:
-                    self.shut(_Close(CLOSE_GOING_AWAY, "idle timeout"))
+                    self.shut(Close(CLOSE_GOING_AWAY, "idle timeout"))
                     return
                 deadline = min(deadline, idle_deadline)
             await trio.sleep_until(deadline)
@@ -695,33 +466,24 @@ class _Connection:
             if self._ended():
                 return
 
-    def _decode(self, message: str) -> _AnyCommand | None:
-        try:
-            return _COMMAND_DECODER.decode(message)
-        except msgspec.DecodeError as exc:
-            try:
-                kind: str | None = _PROBE_DECODER.decode(message).type
-            except msgspec.DecodeError:
-                kind = None
-            if kind is not None and kind not in _COMMAND_TYPES:
-                shown = kind if len(kind) <= 64 else kind[:64] + "..."
-                self._error("unknown_command", f"Unknown command type {shown!r}.", shown)
-                return None
-            # Never echo an auth command's content (Rule 4).
-            detail = "an auth command needs a string token" if kind == "auth" else str(exc)
-            self._fatal(
-                CLOSE_INVALID_DATA, "invalid_command", f"Malformed command: {detail}.", kind
-            )
-            return None
+    def _decode(self, message: str) -> AnyCommand | None:
+        command = decode_command(message)
+        if not isinstance(command, CommandError):
+            return command
+        if command.fatal:
+            self._fatal(CLOSE_INVALID_DATA, command.code, command.message, command.command)
+        else:
+            self._error(command.code, command.message, command.command)
+        return None
 
-    def _dispatch(self, command: _AnyCommand) -> None:
+    def _dispatch(self, command: AnyCommand) -> None:
         if not self._authenticated:
-            if type(command) is _Auth and self._feed._token_ok(
+            if type(command) is Auth and self._feed._token_ok(
                 command.token.encode("utf-8", "surrogatepass")
             ):
                 self._authenticated = True
                 self._ready()
-            elif type(command) is _Auth:
+            elif type(command) is Auth:
                 self._fatal(
                     CLOSE_POLICY_VIOLATION, "unauthorized", "The token is not valid.", "auth"
                 )
@@ -734,25 +496,25 @@ class _Connection:
                 )
             return
         match command:
-            case _Subscribe(session=session, after=after):
+            case Subscribe(session=session, after=after):
                 self._subscribe(session, after)
-            case _Unsubscribe(session=session):
+            case Unsubscribe(session=session):
                 scope = self._subs.pop(session, None)
                 if scope is not None:
                     scope.cancel()
-            case _SubscribeIndex():
+            case SubscribeIndex():
                 if self._index is not None:
                     self._index.cancel()
                 scope = trio.CancelScope()
                 self._index = scope
                 self._start(self._follow_index, scope, name="index")
-            case _UnsubscribeIndex():
+            case UnsubscribeIndex():
                 if self._index is not None:
                     self._index.cancel()
                     self._index = None
-            case _Ping(id=ping_id):
+            case Ping(id=ping_id):
                 self._outbox.put(self._control_frame("feed.pong", {"id": ping_id}))
-            case _Auth():
+            case Auth():
                 self._error("already_authenticated", "This connection is authenticated.", "auth")
 
     def _start(self, fn: Any, *args: Any, name: str) -> None:
@@ -849,13 +611,7 @@ class _Connection:
 
     async def _put_session_frame(self, session: str, kind: str, seq: int, data: Any) -> None:
         outbox = self._outbox
-        frame = _frame(
-            id=f"{_escaped(session)}:{kind}:{seq}",
-            source=f"/sessions/{_escaped(session)}",
-            type=kind,
-            data={"session": session, **data},
-            sequence=seq,
-        )
+        frame = session_frame(session, kind, seq, data)
         while True:
             await outbox.wait_room()
             if outbox.put(frame):
@@ -877,22 +633,7 @@ class _Connection:
         next_seq = snap.next_seq
         cursor = registry.events(session, next_seq)
         self._feed._resyncs += 1
-        outbox.put(
-            _frame(
-                id=f"{_escaped(session)}:resync:{next_seq - 1}",
-                source=f"/sessions/{_escaped(session)}",
-                type="resync",
-                data={
-                    "session": session,
-                    "reason": reason,
-                    "last_sent": last,
-                    "next_seq": next_seq,
-                    "missed": next_seq - 1 - last,
-                    "snapshot": snap,
-                },
-                sequence=next_seq - 1,
-            )
-        )
+        outbox.put(resync_frame(session, reason, last, next_seq, snap))
         return cursor, next_seq - 1
 
     async def _end(self, session: str) -> None:
@@ -926,16 +667,7 @@ class _Connection:
                     except (trio.EndOfChannel, trio.ClosedResourceError):
                         return
                     first = watch.seq - len(batch)
-                    frames = [
-                        _frame(
-                            id=f"sessions:{first + i}",
-                            source="/sessions",
-                            type=f"session.{update.kind}",
-                            data=update.session,
-                            sequence=first + i,
-                        )
-                        for i, update in enumerate(batch)
-                    ]
+                    frames = index_frames(batch, first)
                     taken = outbox.offer(frames)
                     if taken < len(frames):
                         feed._frames_dropped += len(frames) - taken
@@ -958,51 +690,11 @@ class _Connection:
         sessions = registry.sessions()
         if reason != "subscribe":
             self._feed._resyncs += 1
-        outbox.put(
-            _frame(
-                id=f"sessions:snapshot:{watch.seq - 1}",
-                source="/sessions",
-                type="sessions.snapshot",
-                data={"reason": reason, "sessions": sessions},
-                sequence=watch.seq - 1,
-            )
-        )
+        outbox.put(index_snapshot_frame(reason, watch.seq - 1, sessions))
         return watch
 
 
 # -- the server ----------------------------------------------------------------------
-
-
-def _positive_int(name: str, value: object) -> int:
-    if type(value) is not int or value < 1:
-        raise ConfigurationError(f"{name} must be a positive integer, got {value!r}.")
-    return value
-
-
-def _seconds(name: str, value: object) -> float:
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, int | float)
-        or not math.isfinite(value)
-        or value <= 0
-    ):
-        raise ConfigurationError(f"{name} must be a positive number of seconds, got {value!r}.")
-    return float(value)
-
-
-def _optional_seconds(name: str, value: object) -> float | None:
-    if value is None:
-        return None
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, int | float)
-        or not math.isfinite(value)
-        or value <= 0
-    ):
-        raise ConfigurationError(
-            f"{name} must be a positive number of seconds or None, got {value!r}."
-        )
-    return float(value)
 
 
 @final
@@ -1063,18 +755,18 @@ class EventFeed:
             raise ConfigurationError(
                 f"allowed_origins must hold strings, got {sorted(map(repr, self._origins))!r}."
             )
-        self._max_connections = _positive_int("max_connections", max_connections)
-        self._max_message_size = _positive_int("max_message_size", max_message_size)
-        self._max_subscriptions = _positive_int("max_subscriptions", max_subscriptions)
-        self._send_buffer = _positive_int("send_buffer", send_buffer)
+        self._max_connections = positive_int("max_connections", max_connections)
+        self._max_message_size = positive_int("max_message_size", max_message_size)
+        self._max_subscriptions = positive_int("max_subscriptions", max_subscriptions)
+        self._send_buffer = positive_int("send_buffer", send_buffer)
         if self._send_buffer < 2:
             raise ConfigurationError(f"send_buffer must be at least 2, got {send_buffer!r}.")
-        self._heartbeat_interval = _optional_seconds("heartbeat_interval", heartbeat_interval)
-        self._idle_timeout = _optional_seconds("idle_timeout", idle_timeout)
-        self._auth_timeout = _seconds("auth_timeout", auth_timeout)
-        self._close_timeout = _seconds("close_timeout", close_timeout)
+        self._heartbeat_interval = optional_seconds("heartbeat_interval", heartbeat_interval)
+        self._idle_timeout = optional_seconds("idle_timeout", idle_timeout)
+        self._auth_timeout = seconds("auth_timeout", auth_timeout)
+        self._close_timeout = seconds("close_timeout", close_timeout)
         self._live: set[_Connection] = set()
-        self._caches: dict[str, _FrameCache] = {}  # followed sessions' recent frames
+        self._caches: dict[str, FrameCache] = {}  # followed sessions' recent frames
         self._open = 0  # connections from handshake to the end of their close
         self._drained = trio.Event()
         self._drained.set()
@@ -1114,10 +806,10 @@ class EventFeed:
             resyncs=self._resyncs,
         )
 
-    def _cache(self, session: str) -> _FrameCache:
+    def _cache(self, session: str) -> FrameCache:
         cache = self._caches.get(session)
         if cache is None:
-            cache = self._caches[session] = _FrameCache(session)
+            cache = self._caches[session] = FrameCache(session)
         cache.users += 1
         return cache
 
@@ -1230,7 +922,7 @@ class EventFeed:
 
     async def _handle(self, request: WebSocketRequest) -> None:
         headers = request.headers
-        origin = _header(headers, b"origin")
+        origin = header_value(headers, b"origin")
         if (
             self._origins is not None
             and origin is not None
@@ -1239,7 +931,7 @@ class EventFeed:
             await self._reject(request, 403)
             return
         authenticated = False
-        authorization = _header(headers, b"authorization")
+        authorization = header_value(headers, b"authorization")
         if authorization is not None:
             scheme, _, credentials = authorization.strip().partition(b" ")
             if scheme.lower() != b"bearer" or not self._token_ok(credentials.strip()):
@@ -1257,19 +949,19 @@ class EventFeed:
                 ws,
                 _SHUTDOWN
                 if self._shutting_down
-                else _Close(CLOSE_TRY_AGAIN_LATER, "too many connections"),
+                else Close(CLOSE_TRY_AGAIN_LATER, "too many connections"),
             )
             return
         self._accepted += 1
         self._numbers += 1
         conn = _Connection(self, ws, self._numbers, authenticated=authenticated)
         self._live.add(conn)
-        close: _Close | None = _CANCELLED  # unless run() returns
+        close: Close | None = _CANCELLED  # unless run() returns
         try:
             try:
                 close = await conn.run()
             except Exception:
-                close = _Close(CLOSE_INTERNAL_ERROR, "internal error")
+                close = Close(CLOSE_INTERNAL_ERROR, "internal error")
                 raise
         finally:
             self._live.discard(conn)
@@ -1288,7 +980,7 @@ class EventFeed:
         except ConnectionClosed:
             pass
 
-    async def _close(self, ws: WebSocketConnection, close: _Close) -> None:
+    async def _close(self, ws: WebSocketConnection, close: Close) -> None:
         """Send the error frame (if any), then close with ``close.code``; bounded.
 
         A connection cancelled from outside (``_CANCELLED``) closes in a shielded

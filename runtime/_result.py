@@ -20,15 +20,14 @@ from typing import TYPE_CHECKING, Any, Final, Generic, Self, TypeVar, final
 
 import trio
 
+from runtime._assembly import ItemSnapshotter, ToolCallAssembler
 from runtime._errors import ConfigurationError, RunCancelled
 from runtime._eventlog import BATCH_LIMIT, EventLog
 from runtime._events import (
     FunctionCallArgumentsDelta,
-    ItemSnapshotter,
     OutputItemDone,
     OutputTextDelta,
     ReasoningTextDelta,
-    ToolCallAssembler,
     ToolCallOutput,
     ToolPreliminaryResult,
 )

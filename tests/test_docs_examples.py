@@ -658,8 +658,8 @@ def test_the_event_examples_decode_as_what_they_document() -> None:
 
 
 def test_the_websocket_frame_example_has_the_feed_s_fields() -> None:
-    from actors._feed import _event_frames
     from runtime import TurnStart
+    from runtime._feed_protocol import event_frames
 
     frames = [
         msgspec.json.decode(b.text.strip())
@@ -668,7 +668,7 @@ def test_the_websocket_frame_example_has_the_feed_s_fields() -> None:
     ]
     assert len(frames) == 1
     real = msgspec.json.decode(
-        _event_frames("run_1", "src", [TurnStart(turn_number=0, timestamp=1)], 0)[0]
+        event_frames("run_1", "src", [TurnStart(turn_number=0, timestamp=1)], 0)[0]
     )
     assert frames[0].keys() == real.keys()
     assert frames[0]["sequence"] == int(frames[0]["id"].rsplit(":", 1)[1])

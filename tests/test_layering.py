@@ -12,6 +12,8 @@ SANS_IO = {
     "runtime/_sse.py",
     "runtime/_wire.py",
     "runtime/_events.py",
+    "runtime/_feed_protocol.py",
+    "runtime/_assembly.py",
     "runtime/_tools.py",
     "runtime/_stop.py",
     "runtime/_params.py",

@@ -14,6 +14,7 @@ import msgspec
 import pytest
 
 from runtime import _wire
+from runtime._assembly import ItemSnapshotter
 from runtime._errors import RemoteProtocolError
 from runtime._events import (
     TERMINAL_EVENTS,
@@ -22,7 +23,6 @@ from runtime._events import (
     ErrorEvent,
     FunctionCallArgumentsDelta,
     FunctionCallArgumentsDone,
-    ItemSnapshotter,
     OutputItemAdded,
     OutputItemDone,
     OutputTextDelta,

@@ -1,4 +1,4 @@
-"""Tool-call stream assembly (runtime._events.ToolCallAssembler): spec §2.3
+"""Tool-call stream assembly (runtime._assembly.ToolCallAssembler): spec §2.3
 ``getToolCallsStream`` and acceptance scenarios B-01..B-07 of spec §8."""
 
 from __future__ import annotations
@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
+from runtime._assembly import ToolCallAssembler
 from runtime._events import (
     FunctionCallArgumentsDelta,
     FunctionCallArgumentsDone,
@@ -16,7 +17,6 @@ from runtime._events import (
     OutputItemDone,
     OutputTextDelta,
     ResponseCompleted,
-    ToolCallAssembler,
     decode_event,
 )
 from runtime._sse import SSEDecoder
