@@ -245,7 +245,7 @@ async def _loop(
         retry_request["tool_choice"] = "none"
         outcome = await call(round_no, retry_request)
     state.final_response = outcome.response
-    if state.history is history and not state.pending_tool_calls:
+    if not state.pending_tool_calls:  # a pause on manual tools set the history already
         state.history = history + outcome.raw_output
 
 

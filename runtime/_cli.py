@@ -64,6 +64,7 @@ from runtime._events import (
     TurnEnd,
     TurnStart,
 )
+from runtime._groups import leaves
 from runtime._pool import SessionPool, open_session_pool
 from runtime._runstate import RunUsage
 from runtime._stop import step_count_is
@@ -420,22 +421,12 @@ async def _dispatch(args: argparse.Namespace, out: Console, err: Console) -> int
 def _expected(exc: BaseException) -> Exception | None:
     """The error to report in one line, or ``None`` if ``exc`` is a bug (Rule 2)."""
     if isinstance(exc, BaseExceptionGroup):
-        leaves = _leaves(exc)
-        errors = [leaf for leaf in leaves if isinstance(leaf, AgentError | OSError)]
-        return errors[0] if errors and len(errors) == len(leaves) else None
+        found = leaves(exc)
+        errors = [leaf for leaf in found if isinstance(leaf, AgentError | OSError)]
+        return errors[0] if errors and len(errors) == len(found) else None
     if isinstance(exc, AgentError | OSError):
         return exc
     return None
-
-
-def _leaves(group: BaseExceptionGroup[BaseException]) -> Sequence[BaseException]:
-    out: list[BaseException] = []
-    for exc in group.exceptions:
-        if isinstance(exc, BaseExceptionGroup):
-            out.extend(_leaves(exc))
-        else:
-            out.append(exc)
-    return out
 
 
 def _error_line(exc: Exception) -> str:

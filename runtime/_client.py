@@ -17,11 +17,12 @@ import trio
 
 from runtime._errors import ConfigurationError
 from runtime._eventlog import KEEP_ALL
+from runtime._groups import unwrap_lone_exception
 from runtime._inputs import check_input, check_request_body, check_tools
 from runtime._rest import Analytics, ApiKeys, Beta, CreditsAPI, OAuth, Responses
 from runtime._rest_chat import Chat, Completions
 from runtime._rest_models import Models
-from runtime._result import ModelResult, unwrap_lone_exception
+from runtime._result import ModelResult
 from runtime._runstate import RunSpec
 from runtime._stop import DEFAULT_STOP
 from runtime._transport import DEFAULT_TIMEOUT, HTTPTransport, RetryConfig

@@ -31,6 +31,7 @@ from runtime._events import (
     ToolCallOutput,
     ToolPreliminaryResult,
 )
+from runtime._groups import unwrap_lone_exception
 from runtime._runstate import RunSnapshot, RunSpec, RunState, RunUsage
 from runtime._wire import (
     FunctionCallItem,
@@ -42,7 +43,7 @@ from runtime._wire import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Awaitable, Callable, Iterator
+    from collections.abc import Awaitable, Callable
     from types import TracebackType
 
     from runtime._eventlog import Cursor, Retention
@@ -55,36 +56,6 @@ T = TypeVar("T")
 
 
 _SKIP: Final = object()
-
-
-@contextlib.contextmanager
-def unwrap_lone_exception() -> Iterator[None]:
-    """Re-raise the only exception of a nursery's group as itself.
-
-    Our public context managers own nurseries whose tasks never raise (a run
-    records its failure instead), so a group escaping them holds the body's
-    own exception; users should see that exception, not a group around it
-    (trio-websocket's ``open_websocket`` does the same). A group of several is
-    left alone.
-    """
-    try:
-        yield
-    except BaseExceptionGroup as group:
-        leaves = _leaves(group)
-        if len(leaves) == 1:
-            lone = leaves[0]
-            raise lone from lone.__cause__
-        raise
-
-
-def _leaves(group: BaseExceptionGroup[BaseException]) -> list[BaseException]:
-    out: list[BaseException] = []
-    for exc in group.exceptions:
-        if isinstance(exc, BaseExceptionGroup):
-            out.extend(_leaves(exc))
-        else:
-            out.append(exc)
-    return out
 
 
 class ResultStream(Generic[T]):

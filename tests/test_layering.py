@@ -21,6 +21,7 @@ SANS_IO = {
     "runtime/_oauth.py",
     "runtime/_inputs.py",
     "runtime/_errors.py",
+    "runtime/_groups.py",
     "runtime/_rest_types.py",
     "runtime/_rest_checks.py",
 }

@@ -32,6 +32,7 @@ import trio
 from hypercorn.config import Config
 from hypercorn.trio import serve
 
+from runtime._groups import unwrap_lone_exception
 from runtime.emulator._core import Emulator
 from runtime.emulator._http import EmulatorResponse, HTTPError
 
@@ -225,17 +226,10 @@ async def open_emulator(
     exception raised in the block propagates as itself, not wrapped in an
     exception group.
     """
-    try:
+    with unwrap_lone_exception():
         async with trio.open_nursery() as nursery:
             server = await nursery.start(partial(serve_emulator, host, port, emulator=emulator))
             try:
                 yield server
             finally:
                 nursery.cancel_scope.cancel()
-    except BaseExceptionGroup as group:
-        lone: BaseException = group
-        while isinstance(lone, BaseExceptionGroup) and len(lone.exceptions) == 1:
-            lone = lone.exceptions[0]
-        if lone is group:
-            raise
-        raise lone from None

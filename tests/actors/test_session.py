@@ -841,3 +841,16 @@ async def test_dynamic_params_see_the_request_being_built(
         await result.get_text()
     assert seen == [(0, "m", 1), (1, "m", 1)]
     assert [b["instructions"] for b in fake.bodies()] == ["turn 0", "turn 1"]
+
+
+async def test_conversation_after_a_natural_end_holds_every_turn(
+    fake: FakeOpenRouter, client: OpenRouter
+) -> None:
+    """get_conversation(): input, each response's items verbatim, each tool output."""
+    fake.enqueue(tool_call_turn(("get_weather", {"city": "Paris"})), text_turn("sunny"))
+    with trio.fail_after(5):
+        result = client.call_model(model="m", input="Weather?", tools=[get_weather])
+        conversation = await result.get_conversation()
+    kinds = [i.get("type", i.get("role")) for i in conversation]
+    assert kinds == ["user", "function_call", "function_call_output", "message"]
+    assert conversation[-1]["content"][0]["text"] == "sunny"
