@@ -1,8 +1,8 @@
 """Shared fixtures.
 
 ``openapi`` validates JSON values against the schemas of OpenRouter's OpenAPI
-subset (``../shared/openapi/openrouter-subset.yaml`` beside the checkout, or
-the file named by ``OPENROUTER_OPENAPI``). It is the yardstick for what we send
+subset, kept in the repository at ``tests/data/openapi/openrouter-subset.yaml``
+(or the file named by ``OPENROUTER_OPENAPI``). It is the yardstick for what we send
 and what the emulator serves.
 """
 
@@ -22,7 +22,7 @@ def _spec_path() -> Path:
     env = os.environ.get("OPENROUTER_OPENAPI")
     if env:
         return Path(env)
-    return REPO.parent / "shared" / "openapi" / "openrouter-subset.yaml"
+    return REPO / "tests" / "data" / "openapi" / "openrouter-subset.yaml"
 
 
 class OpenAPISchemas:
