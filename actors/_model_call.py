@@ -27,8 +27,8 @@ from typing import TYPE_CHECKING, Any, Final, final
 
 import msgspec
 
-from runtime._errors import RemoteProtocolError, ResponseFailedError
-from runtime._events import (
+from runtime._base.errors import RemoteProtocolError, ResponseFailedError
+from runtime._protocol.events import (
     ErrorEvent,
     OutputTextDelta,
     ResponseCompleted,
@@ -37,14 +37,14 @@ from runtime._events import (
     ResponseIncomplete,
     decode_event,
 )
-from runtime._sse import SSEDecoder
-from runtime._wire import Response, decode_response
+from runtime._protocol.sse import SSEDecoder
+from runtime._protocol.wire import Response, decode_response
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
-    from runtime._eventlog import EventLog
-    from runtime._transport import HTTPTransport, RetryConfig
+    from runtime._http.transport import HTTPTransport, RetryConfig
+    from runtime._run.eventlog import EventLog
 
 __all__ = ["TurnOutcome", "stream_model_call"]
 

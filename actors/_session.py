@@ -39,32 +39,38 @@ import msgspec
 
 from actors._model_call import TurnOutcome, stream_model_call
 from actors._tool_call import run_tool_round
-from runtime._errors import RunError, ToolError
-from runtime._events import ToolCallOutput, ToolPreliminaryResult, ToolResult, TurnEnd, TurnStart
-from runtime._inputs import check_request_body
-from runtime._params import (
+from runtime._agent.inputs import check_request_body
+from runtime._agent.params import (
     TurnContext,
     apply_next_turn_params,
     relax_tool_choice,
     resolve_dynamic_params,
 )
-from runtime._runstate import DEFAULT_FINAL_RESPONSE_DIRECTIVE
-from runtime._stop import StepResult, is_stop_condition_met
-from runtime._tools import Tool, ToolOutcome, output_for_model
-from runtime._wire import (
+from runtime._agent.stop import StepResult, is_stop_condition_met
+from runtime._agent.tools import Tool, ToolOutcome, output_for_model
+from runtime._base.errors import RunError, ToolError
+from runtime._protocol.events import (
+    ToolCallOutput,
+    ToolPreliminaryResult,
+    ToolResult,
+    TurnEnd,
+    TurnStart,
+)
+from runtime._protocol.wire import (
     FunctionCallOutputItem,
     ParsedToolCall,
     Response,
     parse_tool_calls,
     response_text,
 )
+from runtime._run.status import DEFAULT_FINAL_RESPONSE_DIRECTIVE
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping, Sequence
 
-    from runtime._eventlog import EventLog
-    from runtime._runstate import RunSpec, RunState
-    from runtime._transport import HTTPTransport, RetryConfig
+    from runtime._http.transport import HTTPTransport, RetryConfig
+    from runtime._run.eventlog import EventLog
+    from runtime._run.status import RunSpec, RunState
 
 __all__ = ["encode_request", "run_session"]
 

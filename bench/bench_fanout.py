@@ -43,7 +43,7 @@ import msgspec
 import trio
 import trio.testing
 
-from runtime._eventlog import EventLog
+from runtime._run.eventlog import EventLog
 
 
 class Delta(msgspec.Struct, frozen=True):

@@ -41,13 +41,13 @@ import msgspec
 import trio
 from trio_websocket import open_websocket_url
 
-from actors._feed import EventFeed, serve_event_feed
-from runtime._eventlog import EventLog, Ring
-from runtime._events import OutputTextDelta
-from runtime._runstate import RunSnapshot, RunUsage
+from actors._feed.server import EventFeed, serve_event_feed
+from runtime._protocol.events import OutputTextDelta
+from runtime._run.eventlog import EventLog, Ring
+from runtime._run.status import RunSnapshot, RunUsage
 
 if TYPE_CHECKING:
-    from runtime._pool import RegistryUpdate
+    from runtime._run.registry import RegistryUpdate
 
 TOKEN = "bench-token"
 

@@ -41,8 +41,8 @@ from typing import Any, Final
 
 import trio
 
-from runtime._eventlog import EventLog, KeepAll, Lagged, Retention, Ring, TrimBehindSlowest
-from runtime._events import decode_event
+from runtime._protocol.events import decode_event
+from runtime._run.eventlog import EventLog, KeepAll, Lagged, Retention, Ring, TrimBehindSlowest
 
 POLICIES: Final = ("keep_all", "trim_behind_slowest", "ring")
 _PAYLOAD: Final = (

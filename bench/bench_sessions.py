@@ -34,9 +34,9 @@ from typing import Any
 
 import trio
 
-from runtime._client import OpenRouter
-from runtime._pool import open_session_pool
-from runtime._transport import RetryConfig
+from runtime._client.client import OpenRouter
+from runtime._client.pool import open_session_pool
+from runtime._http.transport import RetryConfig
 from runtime.emulator import open_emulator
 from runtime.testing import FakeOpenRouter
 

@@ -37,8 +37,8 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
-from runtime._events import OutputTextDelta, decode_event
-from runtime._sse import SSEDecoder
+from runtime._protocol.events import OutputTextDelta, decode_event
+from runtime._protocol.sse import SSEDecoder
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator

@@ -54,10 +54,10 @@ import httpx
 import msgspec
 import trio
 
-from runtime._client import OpenRouter
-from runtime._events import FunctionCallArgumentsDelta, OutputTextDelta
-from runtime._tools import tool
-from runtime._transport_h11 import H11Transport
+from runtime._agent.tools import tool
+from runtime._client.client import OpenRouter
+from runtime._http.h11 import H11Transport
+from runtime._protocol.events import FunctionCallArgumentsDelta, OutputTextDelta
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Coroutine

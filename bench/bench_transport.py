@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING
 import httpx
 import trio
 
-from runtime._transport import NO_RETRY, HTTPTransport
+from runtime._http.transport import NO_RETRY, HTTPTransport
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Awaitable, Callable

@@ -11,22 +11,28 @@ from __future__ import annotations
 import importlib as _importlib
 import typing as _typing
 
-from runtime._client import (
-    OpenRouter,
+from runtime._agent.params import (
+    TurnContext,
 )
-from runtime._convert import (
-    ClaudeContentBlockType,
-    NonClaudeMessageRole,
-    extract_unsupported_content,
-    from_chat_messages,
-    from_claude_messages,
-    get_unsupported_content_summary,
-    has_unsupported_content,
-    is_claude_style_messages,
-    to_chat_message,
-    to_claude_message,
+from runtime._agent.stop import (
+    DEFAULT_STOP,
+    StepResult,
+    StopContext,
+    finish_reason_is,
+    has_tool_call,
+    max_cost,
+    max_tokens_used,
+    step_count_is,
 )
-from runtime._errors import (
+from runtime._agent.tools import (
+    FinalResult,
+    Tool,
+    ToolContext,
+    ToolOutcome,
+    function_tool,
+    tool,
+)
+from runtime._base.errors import (
     AgentError,
     APIStatusError,
     AuthenticationError,
@@ -53,18 +59,36 @@ from runtime._errors import (
     TransportTimeout,
     UnprocessableEntityError,
 )
-from runtime._eventlog import (
-    KEEP_ALL,
-    Cursor,
-    EventLog,
-    EventLogStatistics,
-    KeepAll,
-    Lagged,
-    Retention,
-    Ring,
-    TrimBehindSlowest,
+from runtime._base.publish import publish as _publish
+from runtime._client.client import (
+    OpenRouter,
 )
-from runtime._events import (
+from runtime._client.pool import (
+    PoolStatistics,
+    SessionPool,
+    open_session_pool,
+)
+from runtime._client.result import (
+    ModelResult,
+    ResultStream,
+)
+from runtime._http.transport import (
+    NO_RETRY,
+    RetryConfig,
+)
+from runtime._protocol.convert import (
+    ClaudeContentBlockType,
+    NonClaudeMessageRole,
+    extract_unsupported_content,
+    from_chat_messages,
+    from_claude_messages,
+    get_unsupported_content_summary,
+    has_unsupported_content,
+    is_claude_style_messages,
+    to_chat_message,
+    to_claude_message,
+)
+from runtime._protocol.events import (
     ErrorEvent,
     FunctionCallArgumentsDelta,
     FunctionCallArgumentsDone,
@@ -86,24 +110,40 @@ from runtime._events import (
     TurnStart,
     UnknownEvent,
 )
-from runtime._oauth import (
+from runtime._protocol.oauth import (
     CodeChallenge,
     create_authorization_url,
     create_sha256_code_challenge,
     generate_code_verifier,
 )
-from runtime._params import (
-    TurnContext,
+from runtime._protocol.wire import (
+    EasyInputMessage,
+    FunctionCallItem,
+    FunctionCallOutputItem,
+    InputFile,
+    InputImage,
+    InputText,
+    OutputMessage,
+    OutputText,
+    ParsedToolCall,
+    ReasoningItem,
+    Response,
+    ResponsesRequest,
+    UnknownItem,
+    Usage,
 )
-from runtime._pool import (
-    PoolStatistics,
-    RegistryUpdate,
-    SessionPool,
-    SessionRegistry,
-    open_session_pool,
+from runtime._rest.chat import (
+    Chat,
+    ChatStream,
+    Completions,
+    CompletionStream,
+    EventStream,
 )
-from runtime._publish import publish as _publish
-from runtime._rest import (
+from runtime._rest.models import (
+    Models,
+    ModelsPager,
+)
+from runtime._rest.resources import (
     Analytics,
     ApiKeys,
     Beta,
@@ -111,18 +151,7 @@ from runtime._rest import (
     OAuth,
     Responses,
 )
-from runtime._rest_chat import (
-    Chat,
-    ChatStream,
-    Completions,
-    CompletionStream,
-    EventStream,
-)
-from runtime._rest_models import (
-    Models,
-    ModelsPager,
-)
-from runtime._rest_types import (
+from runtime._rest.types import (
     ActivityItem,
     AuthCode,
     ChatAssistantMessage,
@@ -172,56 +201,26 @@ from runtime._rest_types import (
     TopProvider,
     UpdateKeyRequest,
 )
-from runtime._result import (
-    ModelResult,
-    ResultStream,
+from runtime._run.eventlog import (
+    KEEP_ALL,
+    Cursor,
+    EventLog,
+    EventLogStatistics,
+    KeepAll,
+    Lagged,
+    Retention,
+    Ring,
+    TrimBehindSlowest,
 )
-from runtime._runstate import (
+from runtime._run.registry import RegistryUpdate, SessionRegistry
+from runtime._run.status import (
     DEFAULT_FINAL_RESPONSE_DIRECTIVE,
     RunSnapshot,
     RunUsage,
 )
-from runtime._stop import (
-    DEFAULT_STOP,
-    StepResult,
-    StopContext,
-    finish_reason_is,
-    has_tool_call,
-    max_cost,
-    max_tokens_used,
-    step_count_is,
-)
-from runtime._tools import (
-    FinalResult,
-    Tool,
-    ToolContext,
-    ToolOutcome,
-    function_tool,
-    tool,
-)
-from runtime._transport import (
-    NO_RETRY,
-    RetryConfig,
-)
-from runtime._wire import (
-    EasyInputMessage,
-    FunctionCallItem,
-    FunctionCallOutputItem,
-    InputFile,
-    InputImage,
-    InputText,
-    OutputMessage,
-    OutputText,
-    ParsedToolCall,
-    ReasoningItem,
-    Response,
-    ResponsesRequest,
-    UnknownItem,
-    Usage,
-)
 
 if _typing.TYPE_CHECKING:
-    from actors._feed import (
+    from actors._feed.server import (
         DashboardAddress,
         EventFeed,
         FeedStatistics,
@@ -232,11 +231,11 @@ if _typing.TYPE_CHECKING:
 # Names defined in ``actors`` load on first use: ``actors`` imports ``runtime._*``
 # modules, so importing it from here at import time would make a cycle.
 _LAZY: dict[str, str] = {
-    "DashboardAddress": "actors._feed",
-    "EventFeed": "actors._feed",
-    "FeedStatistics": "actors._feed",
-    "serve_dashboard": "actors._feed",
-    "serve_event_feed": "actors._feed",
+    "DashboardAddress": "actors._feed.server",
+    "EventFeed": "actors._feed.server",
+    "FeedStatistics": "actors._feed.server",
+    "serve_dashboard": "actors._feed.server",
+    "serve_event_feed": "actors._feed.server",
 }
 
 

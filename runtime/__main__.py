@@ -1,8 +1,8 @@
-"""``python -m runtime``: the ``openrouter-trio`` command line (see ``runtime._cli``)."""
+"""``python -m runtime``: the ``openrouter-trio`` command line (see ``runtime._cli.main``)."""
 
 from __future__ import annotations
 
-from runtime._cli import main
+from runtime._cli.main import main
 
 __all__ = ["main"]
 

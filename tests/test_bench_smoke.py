@@ -19,14 +19,14 @@ from typing import Any
 
 import pytest
 
-from runtime._events import (
+from runtime._http.h11 import _ChunkedDecoder
+from runtime._protocol.events import (
     FunctionCallArgumentsDelta,
     OutputTextDelta,
     ResponseCompleted,
     decode_event,
 )
-from runtime._sse import SSEDecoder
-from runtime._transport_h11 import _ChunkedDecoder
+from runtime._protocol.sse import SSEDecoder
 
 REPO = Path(__file__).resolve().parent.parent
 BENCH = REPO / "bench"

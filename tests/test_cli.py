@@ -1,4 +1,4 @@
-"""The ``openrouter-trio`` command line (``runtime/_cli.py``, ``runtime/__main__.py``).
+"""The ``openrouter-trio`` command line (``runtime/_cli/main.py``, ``runtime/__main__.py``).
 
 Rules of this module:
 
@@ -31,7 +31,7 @@ import pytest
 import trio
 from rich.console import Console
 
-from runtime._cli import (
+from runtime._cli.main import (
     DemoOptions,
     DemoSummary,
     main,

@@ -49,7 +49,7 @@ from runtime import (
     function_tool,
     tool,
 )
-from runtime._events import RunEvent, ServerEvent, UnknownEvent, decode_event
+from runtime._protocol.events import RunEvent, ServerEvent, UnknownEvent, decode_event
 from runtime.emulator import Fault, Turn
 from runtime.testing import FakeOpenRouter, error_turn, text_turn, tool_call_turn
 
@@ -242,13 +242,13 @@ def test_runtime_names_in_the_docs_exist(path: Path) -> None:
 def test_the_name_check_catches_what_it_should(tmp_path: Path) -> None:
     page = tmp_path / "page.md"
     page.write_text(
-        "Use `runtime.NoSuchThing` and `runtime._client` and `from runtime import Nope`.\n"
+        "Use `runtime.NoSuchThing` and `runtime._client.client` and `from runtime import Nope`.\n"
         "```python\nfrom runtime.testing import FakeOpenRouter, Missing\n```\n",
         encoding="utf-8",
     )
     problems = "\n".join(_name_problems(page))
     assert "'NoSuchThing'" in problems
-    assert "runtime._client" in problems
+    assert "runtime._client.client" in problems
     assert "'Nope'" in problems
     assert "'Missing'" in problems
     assert "FakeOpenRouter'" not in problems
@@ -658,8 +658,8 @@ def test_the_event_examples_decode_as_what_they_document() -> None:
 
 
 def test_the_websocket_frame_example_has_the_feed_s_fields() -> None:
+    from actors._feed.protocol import event_frames
     from runtime import TurnStart
-    from runtime._feed_protocol import event_frames
 
     frames = [
         msgspec.json.decode(b.text.strip())

@@ -1,4 +1,4 @@
-"""The error tree in ``docs/reference/errors.md`` is the one drawn in ``runtime/_errors.py``,
+"""The error tree in ``docs/reference/errors.md`` is the one drawn in ``runtime/_base/errors.py``,
 and the tree matches the classes."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ import re
 from pathlib import Path
 
 import runtime
-import runtime._errors
+import runtime._base.errors
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -27,14 +27,14 @@ def _tree(text: str) -> list[str]:
 
 def test_docs_tree_is_identical_to_the_module_docstring() -> None:
     doc = (REPO / "docs" / "reference" / "errors.md").read_text(encoding="utf-8")
-    assert runtime._errors.__doc__ is not None
-    assert _tree(doc) == _tree(runtime._errors.__doc__)
+    assert runtime._base.errors.__doc__ is not None
+    assert _tree(doc) == _tree(runtime._base.errors.__doc__)
 
 
 def test_the_drawn_tree_matches_the_class_hierarchy() -> None:
-    assert runtime._errors.__doc__ is not None
+    assert runtime._base.errors.__doc__ is not None
     parents: list[str] = []
-    for line in _tree(runtime._errors.__doc__):
+    for line in _tree(runtime._base.errors.__doc__):
         match = re.match(r"^([│ ]*)(?:[├└]── )?(\w+)", line)
         assert match is not None
         prefix, name = match.groups()

@@ -18,11 +18,14 @@ Example::
             )
 
 For unit tests without sockets see :class:`runtime.testing.FakeOpenRouter`.
+
+Rule (public layer): imports hypercorn, trio, msgspec and ``runtime._base`` /
+``runtime._protocol`` only: the emulator is a server, and knows nothing of the client.
 """
 
 from __future__ import annotations
 
-from runtime._publish import publish as _publish
+from runtime._base.publish import publish as _publish
 from runtime.emulator._accounts import key_hash, s256_challenge
 from runtime.emulator._core import Emulator, EmulatorStatistics, RecordedRequest
 from runtime.emulator._http import EmulatorResponse

@@ -39,7 +39,7 @@ from typing import Any, Final, Literal, final
 import msgspec
 import trio
 
-from runtime._errors import ConfigurationError
+from runtime._base.errors import ConfigurationError
 from runtime.emulator import _admin
 from runtime.emulator._accounts import Accounts, KeyRecord, key_hash
 from runtime.emulator._chat import (

@@ -11,7 +11,7 @@ Invariants:
 * Every Struct is frozen; the emulator keeps the mutable consumption state
   (which turn is next, how often a fault fired) on its own side.
 * Construction validates eagerly: a bad value raises
-  :class:`~runtime._errors.ConfigurationError` naming it, before any request.
+  :class:`~runtime._base.errors.ConfigurationError` naming it, before any request.
 * Text, reasoning and tool-call arguments are given as *chunks*: each chunk
   becomes one delta event on the wire, so a test controls the exact split.
 """
@@ -22,7 +22,7 @@ from typing import Any, Literal
 
 import msgspec
 
-from runtime._errors import ConfigurationError
+from runtime._base.errors import ConfigurationError
 
 __all__ = [
     "Fault",

@@ -32,7 +32,7 @@ import trio
 from hypercorn.config import Config
 from hypercorn.trio import serve
 
-from runtime._groups import unwrap_lone_exception
+from runtime._base.groups import unwrap_lone_exception
 from runtime.emulator._core import Emulator
 from runtime.emulator._http import EmulatorResponse, HTTPError
 

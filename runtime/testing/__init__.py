@@ -8,11 +8,14 @@
   :func:`sse_bytes` (events to SSE bytes).
 
 For a real HTTP server on loopback use :func:`runtime.emulator.open_emulator`.
+
+Rule (public layer): imports the emulator, ``runtime._http`` (to plug the fake in as a
+transport) and ``runtime._base``; nothing of the agent loop.
 """
 
 from __future__ import annotations
 
-from runtime._publish import publish as _publish
+from runtime._base.publish import publish as _publish
 from runtime.emulator._core import RecordedRequest
 from runtime.emulator._script import Fault, Script, ToolCall, Turn, TurnError, TurnUsage
 from runtime.testing._fake import FakeOpenRouter

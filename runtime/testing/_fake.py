@@ -17,7 +17,7 @@ from runtime.testing._turns import FAKE_EPOCH
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Mapping
 
-    from runtime._transport import AsyncHTTPTransport
+    from runtime._http.transport import AsyncHTTPTransport
     from runtime.emulator._http import EmulatorResponse
     from runtime.emulator._script import Script, Turn
 
@@ -111,7 +111,7 @@ class FakeOpenRouter:
             async with OpenRouter(fake.inference_key, http_transport=fake.http_transport()) as c:
                 ...
         """
-        from runtime._transport import InProcessTransport
+        from runtime._http.transport import InProcessTransport
 
         return InProcessTransport(self.handle)
 

@@ -14,7 +14,7 @@ from typing import Any, Final, Literal
 
 import msgspec
 
-from runtime._errors import ConfigurationError
+from runtime._base.errors import ConfigurationError
 from runtime.emulator._models import chunk_words, compute_usage
 from runtime.emulator._responses import ResponseMeta, resplit, response_events
 from runtime.emulator._script import Fault, Pricing, ToolCall, Turn, TurnError, TurnUsage

@@ -1,4 +1,4 @@
-"""Tests for actors._feed: the websocket event feed and the dashboard server.
+"""Tests for actors._feed.server: the websocket event feed and the dashboard server.
 
 Rules for this module:
 
@@ -34,7 +34,7 @@ from trio_websocket import (
     wrap_client_stream,
 )
 
-from actors._feed import (
+from actors._feed.server import (
     CLOSE_GOING_AWAY,
     CLOSE_INVALID_DATA,
     CLOSE_POLICY_VIOLATION,
@@ -46,18 +46,19 @@ from actors._feed import (
     serve_dashboard,
     serve_event_feed,
 )
-from runtime._client import OpenRouter
-from runtime._errors import ConfigurationError
-from runtime._eventlog import EventLog, Retention, Ring
-from runtime._events import (
+from runtime._base.errors import ConfigurationError
+from runtime._client.client import OpenRouter
+from runtime._client.pool import open_session_pool
+from runtime._http.transport import RetryConfig
+from runtime._protocol.events import (
     OutputTextDelta,
     ToolPreliminaryResult,
     TurnStart,
     UnknownEvent,
 )
-from runtime._pool import RegistryUpdate, open_session_pool
-from runtime._runstate import RunSnapshot, RunUsage
-from runtime._transport import RetryConfig
+from runtime._run.eventlog import EventLog, Retention, Ring
+from runtime._run.registry import RegistryUpdate
+from runtime._run.status import RunSnapshot, RunUsage
 from runtime.testing import FakeOpenRouter
 
 if TYPE_CHECKING:

@@ -1,4 +1,4 @@
-"""Property test for actors._feed: whatever a client sends, the server carries on.
+"""Property test for actors._feed.server: whatever a client sends, the server carries on.
 
 Each example runs a fresh ``EventFeed`` over memory streams (the same server
 code as on TCP, without sockets): an observer client follows a session, a
@@ -19,13 +19,13 @@ import trio.testing
 from hypothesis import given, settings, strategies as st
 from trio_websocket import ConnectionClosed, WebSocketConnection, wrap_client_stream
 
-from actors._feed import EventFeed
-from runtime._eventlog import EventLog, Ring
-from runtime._events import OutputTextDelta
-from runtime._runstate import RunSnapshot, RunUsage
+from actors._feed.server import EventFeed
+from runtime._protocol.events import OutputTextDelta
+from runtime._run.eventlog import EventLog, Ring
+from runtime._run.status import RunSnapshot, RunUsage
 
 if TYPE_CHECKING:
-    from runtime._pool import RegistryUpdate
+    from runtime._run.registry import RegistryUpdate
 
 TOKEN = "fuzz-token-secret"
 CLOSE_CODES = {1000, 1001, 1003, 1007, 1008, 1009}

@@ -19,10 +19,10 @@ import trio
 import trio.testing
 
 from actors._tool_call import make_tool_limiters, run_tool_call, run_tool_round
-from runtime._errors import ConfigurationError, ToolError
-from runtime._params import TurnContext
-from runtime._tools import FinalResult, Tool, ToolContext, output_for_model, tool
-from runtime._wire import ParsedToolCall
+from runtime._agent.params import TurnContext
+from runtime._agent.tools import FinalResult, Tool, ToolContext, output_for_model, tool
+from runtime._base.errors import ConfigurationError, ToolError
+from runtime._protocol.wire import ParsedToolCall
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator

@@ -10,7 +10,7 @@ import pytest
 
 import runtime.emulator
 import runtime.testing
-from runtime._errors import ConfigurationError
+from runtime._base.errors import ConfigurationError
 from runtime.emulator import Emulator, EmulatorResponse, Fault, Script, Turn, key_hash
 from runtime.testing import text_turn
 

@@ -16,7 +16,7 @@ import msgspec
 import pytest
 import trio
 
-from runtime._errors import ConfigurationError
+from runtime._base.errors import ConfigurationError
 from runtime.emulator import (
     Emulator,
     EmulatorResponse,

@@ -15,7 +15,7 @@ from typing import Any
 import msgspec
 import pytest
 
-from runtime._errors import ConfigurationError
+from runtime._base.errors import ConfigurationError
 from runtime.emulator import Fault, ToolCall, TurnUsage
 from runtime.testing import (
     FakeOpenRouter,

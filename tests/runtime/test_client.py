@@ -21,7 +21,7 @@ from runtime import (
     RetryConfig,
     RunCancelled,
 )
-from runtime._events import OutputTextDelta, ResponseCompleted, TurnEnd, TurnStart
+from runtime._protocol.events import OutputTextDelta, ResponseCompleted, TurnEnd, TurnStart
 from runtime.emulator import Fault, Turn
 from runtime.testing import FakeOpenRouter, failed_turn, text_turn, tool_call_turn
 

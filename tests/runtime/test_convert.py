@@ -1,4 +1,4 @@
-"""Tests for runtime._convert: chat/Claude ⇄ Responses converters (spec §5, V-01..V-04).
+"""Tests for runtime._protocol.convert: chat/Claude ⇄ Responses converters (spec §5, V-01..V-04).
 
 The spec's scenarios are adapted to the fixed behaviours documented in the
 module: assistant tool calls are kept, chat part lists are converted instead of
@@ -16,7 +16,8 @@ import msgspec
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from runtime._convert import (
+from runtime._base.errors import ConfigurationError
+from runtime._protocol.convert import (
     ClaudeContentBlockType,
     NonClaudeMessageRole,
     extract_unsupported_content,
@@ -28,7 +29,6 @@ from runtime._convert import (
     to_chat_message,
     to_claude_message,
 )
-from runtime._errors import ConfigurationError
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -447,7 +447,7 @@ class _FakeResponse(msgspec.Struct, kw_only=True, omit_defaults=True):
 
 
 def test_converters_accept_response_structs_with_raw_items() -> None:
-    """A ``runtime._wire``-like Struct (``msgspec.Raw`` unknown items) converts like its dict."""
+    """A ``runtime._protocol.wire``-like Struct (``msgspec.Raw`` items) converts like its dict."""
     call = {"type": "function_call", "call_id": "c", "name": "f", "arguments": "{}"}
     struct = _FakeResponse(
         id="gen-1",

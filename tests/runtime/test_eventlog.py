@@ -1,4 +1,4 @@
-"""Tests for runtime._eventlog: the seq-numbered EventLog and its cursors.
+"""Tests for runtime._run.eventlog: the seq-numbered EventLog and its cursors.
 
 Scenarios T-01..T-11 and R-01..R-03 of spec §8 are adapted to the log: the
 broadcaster's ``push`` is ``append``, ``complete(err)`` is ``close(err)``, a
@@ -21,8 +21,8 @@ import pytest
 import trio
 import trio.testing
 
-from runtime._errors import AgentError, ConfigurationError
-from runtime._eventlog import (
+from runtime._base.errors import AgentError, ConfigurationError
+from runtime._run.eventlog import (
     BATCH_LIMIT,
     KEEP_ALL,
     Cursor,

@@ -1,4 +1,4 @@
-"""Stateful property test of runtime._eventlog against a model, for every retention policy.
+"""Stateful property test of runtime._run.eventlog against a model, for every retention policy.
 
 Hypothesis drives any interleaving of append / extend / attach (from 0 or from
 ``next_seq``) / detach / ``receive_nowait`` / ``receive_batch_nowait`` / one
@@ -28,7 +28,7 @@ from hypothesis.stateful import (
     rule,
 )
 
-from runtime._eventlog import (
+from runtime._run.eventlog import (
     BATCH_LIMIT,
     Cursor,
     EventLog,

@@ -1,4 +1,4 @@
-"""Tests for runtime._events: decoding the recorded-style streams of
+"""Tests for runtime._protocol.events: decoding the recorded-style streams of
 tests/data, the unknown-type and error fallbacks, the run-level events, and
 the item snapshotter (getItemsStream handlers, spec §2.3)."""
 
@@ -13,10 +13,10 @@ from typing import TYPE_CHECKING, Any, get_args, get_origin
 import msgspec
 import pytest
 
-from runtime import _wire
-from runtime._assembly import ItemSnapshotter
-from runtime._errors import RemoteProtocolError
-from runtime._events import (
+from runtime._base.errors import RemoteProtocolError
+from runtime._protocol import wire as _wire
+from runtime._protocol.assembly import ItemSnapshotter
+from runtime._protocol.events import (
     TERMINAL_EVENTS,
     ContentPartAdded,
     ContentPartDone,
@@ -54,8 +54,8 @@ from runtime._events import (
     _TaggedServerEvent,
     decode_event,
 )
-from runtime._sse import SSEDecoder
-from runtime._wire import (
+from runtime._protocol.sse import SSEDecoder
+from runtime._protocol.wire import (
     FunctionCallItem,
     FunctionCallOutputItem,
     OutputMessage,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from runtime._groups import leaves, unwrap_lone_exception
+from runtime._base.groups import leaves, unwrap_lone_exception
 
 
 def test_a_lone_exception_comes_out_as_itself_with_its_cause() -> None:

@@ -1,4 +1,4 @@
-"""Tests for runtime._oauth: PKCE verifiers/challenges and the authorization URL (O-01, O-02).
+"""Tests for runtime._protocol.oauth: PKCE verifiers/challenges, the authorization URL (O-01, O-02).
 
 URLs are compared after decoding (``urllib`` leaves ``~`` unescaped where
 JavaScript's ``URLSearchParams`` writes ``%7E``; both decode the same).
@@ -16,8 +16,8 @@ import httpx
 import pytest
 from hypothesis import given, strategies as st
 
-from runtime._errors import ConfigurationError
-from runtime._oauth import (
+from runtime._base.errors import ConfigurationError
+from runtime._protocol.oauth import (
     DEFAULT_BASE_URL,
     CodeChallenge,
     create_authorization_url,

@@ -1,4 +1,4 @@
-"""Tests for runtime._params: dynamic parameters, next_turn_params, tool-choice relaxation.
+"""Tests for runtime._agent.params: dynamic parameters, next_turn_params, tool-choice relaxation.
 
 Scenario ids from spec/callmodel.md §8: L-12, L-13, L-14 (at the helper level), A-02.
 """
@@ -9,8 +9,7 @@ from typing import Any
 
 import pytest
 
-from runtime._errors import ConfigurationError, RunError
-from runtime._params import (
+from runtime._agent.params import (
     NEXT_TURN_PARAM_KEYS,
     NextTurnContext,
     ToolChoiceRelaxer,
@@ -24,8 +23,9 @@ from runtime._params import (
     relax_tool_choice,
     resolve_dynamic_params,
 )
-from runtime._tools import Tool, tool
-from runtime._wire import ParsedToolCall
+from runtime._agent.tools import Tool, tool
+from runtime._base.errors import ConfigurationError, RunError
+from runtime._protocol.wire import ParsedToolCall
 
 
 def _noop(args: Any) -> Any:

@@ -1,4 +1,4 @@
-"""Tests for runtime._pool: admission, fault isolation, cancellation, the registry.
+"""Tests for runtime._client.pool: admission, fault isolation, cancellation, the registry.
 
 Rules: the model is ``runtime.testing.FakeOpenRouter`` (its built-in
 ``emulator/echo`` answers with the input, and a ``:fault=500`` model suffix
@@ -18,17 +18,18 @@ import pytest
 import trio
 import trio.testing
 
-from runtime._client import OpenRouter
-from runtime._errors import ConfigurationError, InternalServerError, RunCancelled
-from runtime._pool import RegistryUpdate, SessionPool, SessionRegistry, open_session_pool
-from runtime._tools import function_tool
-from runtime._transport import RetryConfig
+from runtime._agent.tools import function_tool
+from runtime._base.errors import ConfigurationError, InternalServerError, RunCancelled
+from runtime._client.client import OpenRouter
+from runtime._client.pool import SessionPool, open_session_pool
+from runtime._http.transport import RetryConfig
 from runtime.testing import FakeOpenRouter
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
 
-    from runtime._result import ModelResult
+    from runtime._client.result import ModelResult
+    from runtime._run.registry import RegistryUpdate, SessionRegistry
 
 NO_RETRY = RetryConfig(strategy="none")
 

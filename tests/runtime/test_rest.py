@@ -1,4 +1,4 @@
-"""Unit tests for the REST namespaces (runtime._rest, _rest_chat, _rest_checks, _rest_types).
+"""Unit tests for the REST namespaces (``runtime._rest``: resources, chat, checks, types).
 
 Rules: no network. Argument validation runs against a transport whose HTTP
 layer fails the test on any request, so a check that let a call through to
@@ -23,12 +23,16 @@ import pytest
 import trio
 import trio.testing
 
-from runtime._errors import (
+from runtime._base.errors import (
     ConfigurationError,
     RemoteProtocolError,
     ResponseFailedError,
 )
-from runtime._rest import (
+from runtime._http.transport import NO_RETRY, HTTPTransport
+from runtime._protocol.wire import ResponsesRequest
+from runtime._rest.chat import Chat, Completions, EventStream
+from runtime._rest.models import Models
+from runtime._rest.resources import (
     Analytics,
     ApiKeys,
     Beta,
@@ -36,9 +40,7 @@ from runtime._rest import (
     OAuth,
     Responses,
 )
-from runtime._rest_chat import Chat, Completions, EventStream
-from runtime._rest_models import Models
-from runtime._rest_types import (
+from runtime._rest.types import (
     ChatAssistantMessage,
     ChatRequest,
     ChatResult,
@@ -52,8 +54,6 @@ from runtime._rest_types import (
     ModelsPage,
     redact_key,
 )
-from runtime._transport import NO_RETRY, HTTPTransport
-from runtime._wire import ResponsesRequest
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
@@ -378,7 +378,7 @@ async def test_verifier_errors_do_not_quote_the_verifier(api: Api) -> None:
 
 
 async def test_authorization_url_uses_the_origin_of_the_base_url(api: Api) -> None:
-    """O-03: the client's helper delegates to runtime._oauth with the client's base URL."""
+    """O-03: the client's helper delegates to runtime._protocol.oauth with the client's base URL."""
     pair = api.o_auth.create_sha256_code_challenge()
     url = api.o_auth.create_authorization_url(
         callback_url="http://localhost:3000/cb?x=1",

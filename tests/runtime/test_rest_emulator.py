@@ -23,7 +23,7 @@ import httpx
 import pytest
 import trio
 
-from runtime._errors import (
+from runtime._base.errors import (
     APIStatusError,
     AuthenticationError,
     BadRequestError,
@@ -34,12 +34,12 @@ from runtime._errors import (
     ResponseFailedError,
     TransportError,
 )
-from runtime._rest import Analytics, ApiKeys, Beta, CreditsAPI, OAuth, Responses
-from runtime._rest_chat import Chat, Completions, EventStream
-from runtime._rest_models import Models
-from runtime._rest_types import ChatStreamChunk, ChatUserMessage, LegacyCompletion
-from runtime._transport import NO_RETRY, HTTPTransport, RetryConfig
-from runtime._wire import ResponsesRequest
+from runtime._http.transport import NO_RETRY, HTTPTransport, RetryConfig
+from runtime._protocol.wire import ResponsesRequest
+from runtime._rest.chat import Chat, Completions, EventStream
+from runtime._rest.models import Models
+from runtime._rest.resources import Analytics, ApiKeys, Beta, CreditsAPI, OAuth, Responses
+from runtime._rest.types import ChatStreamChunk, ChatUserMessage, LegacyCompletion
 from runtime.emulator import (
     BUILTIN_MODELS,
     EmulatorServer,

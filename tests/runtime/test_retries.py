@@ -1,4 +1,4 @@
-"""Tests for the retry policy of runtime._transport (RetryConfig, backoff, give-up rules).
+"""Tests for the retry policy of runtime._http.transport (RetryConfig, backoff, give-up rules).
 
 Every test runs on ``autojump_clock``: backoff sleeps are ``trio.sleep`` on
 trio's clock, so the times a scripted ``httpx.MockTransport`` handler sees are
@@ -19,7 +19,7 @@ import pytest
 import trio
 import trio.testing
 
-from runtime._errors import (
+from runtime._base.errors import (
     APIStatusError,
     AuthenticationError,
     BadGatewayError,
@@ -30,7 +30,7 @@ from runtime._errors import (
     TransportError,
     TransportTimeout,
 )
-from runtime._transport import DEFAULT_RETRY, NO_RETRY, HTTPTransport, RetryConfig
+from runtime._http.transport import DEFAULT_RETRY, NO_RETRY, HTTPTransport, RetryConfig
 
 FAKE_KEY = "sk-or-v1-TOPSECRET-0123456789abcdef"
 SEED = 1234

@@ -1,4 +1,4 @@
-"""Tests for runtime._sse: the sans-io SSE decoder.
+"""Tests for runtime._protocol.sse: the sans-io SSE decoder.
 
 Every example is decoded three ways (whole, one byte at a time, and at
 hypothesis-chosen split points) and compared with a deliberately naive
@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from runtime._sse import ServerSentEvent, SSEDecoder
+from runtime._protocol.sse import ServerSentEvent, SSEDecoder
 
 DATA = Path(__file__).resolve().parent.parent / "data"
 FIXTURES = sorted(DATA.glob("*.sse"))

@@ -1,4 +1,4 @@
-"""Tests for runtime._stop: stop conditions at the predicate level.
+"""Tests for runtime._agent.stop: stop conditions at the predicate level.
 
 Scenario ids from spec/callmodel.md §8: L-05, L-06, L-07, L-08 (the loop-level
 versions live with the session tests).
@@ -11,8 +11,7 @@ from typing import Any
 import msgspec
 import pytest
 
-from runtime._errors import ConfigurationError
-from runtime._stop import (
+from runtime._agent.stop import (
     DEFAULT_STOP,
     StepResult,
     StopContext,
@@ -25,7 +24,8 @@ from runtime._stop import (
     normalize_stop_when,
     step_count_is,
 )
-from runtime._wire import ParsedToolCall, Response, decode_response
+from runtime._base.errors import ConfigurationError
+from runtime._protocol.wire import ParsedToolCall, Response, decode_response
 
 
 def _response(

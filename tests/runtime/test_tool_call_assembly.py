@@ -1,4 +1,4 @@
-"""Tool-call stream assembly (runtime._assembly.ToolCallAssembler): spec §2.3
+"""Tool-call stream assembly (runtime._protocol.assembly.ToolCallAssembler): spec §2.3
 ``getToolCallsStream`` and acceptance scenarios B-01..B-07 of spec §8."""
 
 from __future__ import annotations
@@ -9,8 +9,8 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
-from runtime._assembly import ToolCallAssembler
-from runtime._events import (
+from runtime._protocol.assembly import ToolCallAssembler
+from runtime._protocol.events import (
     FunctionCallArgumentsDelta,
     FunctionCallArgumentsDone,
     OutputItemAdded,
@@ -19,8 +19,8 @@ from runtime._events import (
     ResponseCompleted,
     decode_event,
 )
-from runtime._sse import SSEDecoder
-from runtime._wire import FunctionCallItem, OutputMessage, ParsedToolCall, Response
+from runtime._protocol.sse import SSEDecoder
+from runtime._protocol.wire import FunctionCallItem, OutputMessage, ParsedToolCall, Response
 
 if TYPE_CHECKING:
     import pytest

@@ -1,4 +1,4 @@
-"""Tests for runtime._tools: tool factory, schemas, argument and output checks.
+"""Tests for runtime._agent.tools: tool factory, schemas, argument and output checks.
 
 Scenario ids from spec/callmodel.md §8: F-01..F-04, Z-01, E-03, E-04.
 Running tools (timeouts, generators, rounds) is tested in tests/actors/test_tool_call.py.
@@ -12,8 +12,7 @@ import msgspec
 import pytest
 from jsonschema import Draft202012Validator
 
-from runtime._errors import ConfigurationError, ToolError
-from runtime._tools import (
+from runtime._agent.tools import (
     FinalResult,
     Tool,
     ToolContext,
@@ -27,7 +26,8 @@ from runtime._tools import (
     tool,
     unknown_tool_message,
 )
-from runtime._wire import ParsedToolCall
+from runtime._base.errors import ConfigurationError, ToolError
+from runtime._protocol.wire import ParsedToolCall
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator

@@ -1,4 +1,4 @@
-"""Tests for runtime._transport: headers, configuration, error mapping, streaming bodies.
+"""Tests for runtime._http.transport: headers, configuration, error mapping, streaming bodies.
 
 Rules: HTTP goes through ``httpx.MockTransport`` (streams are async-generator
 bodies or a recording ``AsyncByteStream``), except one loopback test against a
@@ -21,7 +21,7 @@ import pytest
 import trio
 import trio.testing
 
-from runtime._errors import (
+from runtime._base.errors import (
     AgentError,
     APIStatusError,
     AuthenticationError,
@@ -44,7 +44,7 @@ from runtime._errors import (
     TransportTimeout,
     UnprocessableEntityError,
 )
-from runtime._transport import (
+from runtime._http.transport import (
     DEFAULT_BASE_URL,
     NO_RETRY,
     HTTPResponse,

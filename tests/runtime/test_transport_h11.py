@@ -1,4 +1,4 @@
-"""Tests for runtime._transport_h11: the bulk-reading HTTP/1.1 transport for httpx.
+"""Tests for runtime._http.h11: the bulk-reading HTTP/1.1 transport for httpx.
 
 The transport's subject is sockets, so these tests run a tiny scripted trio
 server on 127.0.0.1 (``ScriptedServer``): each test says, per request, which
@@ -24,9 +24,9 @@ import trio
 import trio.testing
 from hypothesis import given, settings, strategies as st
 
-from runtime._errors import ConfigurationError, TransportError
-from runtime._transport import NO_RETRY, HTTPTransport
-from runtime._transport_h11 import H11Transport, _ChunkedDecoder
+from runtime._base.errors import ConfigurationError, TransportError
+from runtime._http.h11 import H11Transport, _ChunkedDecoder
+from runtime._http.transport import NO_RETRY, HTTPTransport
 
 if TYPE_CHECKING:
     from pathlib import Path

@@ -1,6 +1,6 @@
-"""Tests for runtime._wire: request encoding, response decoding, and the
+"""Tests for runtime._protocol.wire: request encoding, response decoding, and the
 ``decode(encode(x)) == x`` round trip over every decodable wire type
-(including the stream events of runtime._events, which are wire types too).
+(including the stream events of runtime._protocol.events, which are wire types too).
 """
 
 from __future__ import annotations
@@ -16,10 +16,10 @@ import pytest
 from hypothesis import given, settings, strategies as st
 from msgspec import UNSET
 
-from runtime import _events, _wire
-from runtime._errors import ConfigurationError, RemoteProtocolError
-from runtime._events import StreamEvent, UnknownEvent, decode_event
-from runtime._wire import (
+from runtime._base.errors import ConfigurationError, RemoteProtocolError
+from runtime._protocol import events as _events, wire as _wire
+from runtime._protocol.events import StreamEvent, UnknownEvent, decode_event
+from runtime._protocol.wire import (
     CacheControl,
     DebugConfig,
     EasyInputMessage,

@@ -1,0 +1,980 @@
+"""Client tools: schemas for the model, argument parsing, output checks, outcomes.
+
+Sans-io: stdlib, msgspec and other sans-io project modules only. Running a tool
+(timeouts, threads, cancellation) is the ToolCall actor's job
+(``actors/_tool_call.py``); this module only describes tools and judges values.
+
+Schemas are msgspec types — a ``Struct`` class, or anything msgspec can convert
+to (``dict[str, Any]``, ``TypedDict``, ``Literal``, ``Annotated[..., Meta]``).
+They play the part Zod plays in the TypeScript SDK:
+
+* **For the model**, :func:`json_schema_for` turns the input type into JSON
+  Schema with ``msgspec.json.schema``, then inlines every ``$defs`` entry so no
+  ``$ref`` is left (not every provider resolves references). A truly recursive
+  type cannot be inlined: its definition stays under ``$defs`` at the root and
+  is referenced from inside itself. Keys starting with ``~`` are dropped at
+  every depth (typescript-sdk#131, Z-01). Descriptions from ``Meta(description=)``
+  and Struct docstrings are kept.
+* **Arguments** are validated with ``msgspec.convert(raw, input_schema)`` in
+  msgspec's *strict* mode, the counterpart of a plain Zod schema: JSON types
+  must match what the schema advertises (``"5"`` is not an ``int``; an ``int``
+  is accepted for a ``float``), defaults are filled in and unknown keys are
+  dropped (unless the Struct forbids them). The model gets a readable error
+  and can try again, which beats guessing what it meant.
+* **Outputs and events** are checked the same way (``from_attributes=True``, so
+  objects with matching attributes convert too); the converted value is what
+  the model sees.
+
+Three kinds of tool, decided by :func:`tool` as the seeds decide them:
+``execute=False`` → ``"manual"`` (advertised, never run here); ``event_schema``
+given → ``"generator"`` (``execute`` is an async generator function and
+``output_schema`` is required); otherwise ``"regular"`` (a sync or async
+function). ``execute`` receives ``(input, context)`` — or just ``(input)`` or
+nothing, if that is all it declares.
+
+**The final result of a generator tool** (Python generators cannot return a
+value): the generator may ``yield FinalResult(value)``, which ends the tool at
+once (the generator is closed) and makes ``value`` the result — the
+counterpart of a TypeScript ``return``. Otherwise the first yield that matches
+``output_schema`` but not ``event_schema`` is the result; otherwise the last
+yield is (it is then both an event and the result). Every other yield must
+match ``event_schema`` and becomes a preliminary result. Nothing yielded is an
+error.
+
+**What the model reads** (:func:`output_for_model`): the JSON encoding of the
+result (a string ``"ok"`` becomes ``"\\"ok\\""``, ``None`` becomes ``"null"``),
+or ``{"error": message}``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import functools
+import inspect
+import operator
+import re
+import sys
+import types
+import typing
+from collections.abc import Callable, Mapping
+from types import MappingProxyType
+from typing import Annotated, Any, Final, Generic, Literal, TypeVar
+
+import msgspec
+
+from runtime._agent.params import NEXT_TURN_PARAM_KEYS, positional_arity
+from runtime._base.errors import ConfigurationError, ToolError
+from runtime._protocol.wire import ParsedToolCall  # noqa: TC001 - msgspec resolves Struct fields at runtime
+
+__all__ = [
+    "RESERVED_TOOL_NAME",
+    "FinalResult",
+    "Tool",
+    "ToolContext",
+    "ToolKind",
+    "ToolOutcome",
+    "function_tool",
+    "generator_without_values_message",
+    "invalid_json_arguments_message",
+    "json_schema_for",
+    "output_for_model",
+    "sanitize_json_schema",
+    "tool",
+    "unknown_tool_message",
+]
+
+T = TypeVar("T")
+
+ToolKind = Literal["regular", "generator", "manual"]
+
+RESERVED_TOOL_NAME: Final = "shared"
+"""The name kept for the shared context store of the SDK; no tool may use it."""
+
+_NAME_PATTERN: Final = re.compile(r"[A-Za-z0-9_-]{1,64}")
+_DEFS_PREFIX: Final = "#/$defs/"
+_ENCODER: Final = msgspec.json.Encoder()
+
+
+# --- messages the model reads (spec §3.8; verbatim where the SDK has a text) ---
+
+
+def invalid_json_arguments_message(tool_name: str, raw: str) -> str:
+    """The error for a call whose arguments are not a JSON object or value (E-04)."""
+    return (
+        f'Failed to parse tool call arguments for "{tool_name}": The model provided invalid '
+        f'JSON. Raw arguments received: "{raw}". Please provide valid JSON arguments for this '
+        "tool call."
+    )
+
+
+def generator_without_values_message(tool_name: str) -> str:
+    """The error for a generator tool that yielded nothing (G-05)."""
+    return (
+        f'Generator tool "{tool_name}" completed without emitting any values or returning a result'
+    )
+
+
+def unknown_tool_message(tool_name: str) -> str:
+    """The error for a call naming no known tool (DESIGN §4.6)."""
+    return f'Tool "{tool_name}" not found in tool definitions'
+
+
+# --- JSON Schema -------------------------------------------------------------
+
+
+def sanitize_json_schema(value: Any) -> Any:
+    """A copy of a JSON value without any key starting with ``~``, at every depth (Z-01).
+
+    Lists are walked too; other values (strings, numbers, ``None``) are returned
+    as they are.
+    """
+    if isinstance(value, dict):
+        return {k: sanitize_json_schema(v) for k, v in value.items() if not k.startswith("~")}
+    if isinstance(value, list):
+        return [sanitize_json_schema(v) for v in value]
+    return value
+
+
+def _object_as_any(tp: Any) -> Any:
+    """``tp`` with every ``object`` replaced by ``Any``: ``dict[str, object]`` is any JSON map."""
+    if tp is object:
+        return Any
+    args = typing.get_args(tp)
+    origin = typing.get_origin(tp)
+    if not args or origin is None or origin is typing.Annotated or origin is typing.Literal:
+        return tp
+    new_args = tuple(_object_as_any(a) for a in args)
+    if new_args == args:
+        return tp
+    if origin in (typing.Union, types.UnionType):
+        return functools.reduce(operator.or_, new_args)
+    return origin[new_args]
+
+
+def json_schema_for(schema_type: Any) -> dict[str, Any]:
+    """JSON Schema of a msgspec type, with ``$defs`` inlined and ``~`` keys dropped.
+
+    Every ``{"$ref": "#/$defs/X"}`` is replaced by the definition of ``X``
+    (sibling keys of the reference win over the definition's). A reference met
+    while ``X`` itself is being expanded (a recursive type) stays a reference,
+    and the definitions such references need are kept under ``$defs`` at the root.
+
+    Raises:
+        TypeError: msgspec cannot describe ``schema_type``.
+    """
+    # A bare ``object`` stays an error; ``object`` inside a container means any JSON value.
+    raw = msgspec.json.schema(schema_type if schema_type is object else _object_as_any(schema_type))
+    definitions: dict[str, Any] = raw.pop("$defs", {})
+    recursive: list[str] = []
+
+    def expand(node: Any, stack: frozenset[str]) -> Any:
+        if isinstance(node, list):
+            return [expand(v, stack) for v in node]
+        if not isinstance(node, dict):
+            return node
+        ref = node.get("$ref")
+        if isinstance(ref, str) and ref.startswith(_DEFS_PREFIX):
+            name = ref[len(_DEFS_PREFIX) :]
+            if name in stack:
+                if name not in recursive:
+                    recursive.append(name)
+            else:
+                inlined = expand(definitions[name], stack | {name})
+                for key, value in node.items():
+                    if key != "$ref" and not key.startswith("~"):
+                        inlined[key] = expand(value, stack)
+                return inlined
+        return {k: expand(v, stack) for k, v in node.items() if not k.startswith("~")}
+
+    root: dict[str, Any] = expand(raw, frozenset())
+    kept: dict[str, Any] = {}
+    while len(kept) < len(recursive):
+        for name in recursive[len(kept) :]:
+            kept[name] = expand(definitions[name], frozenset({name}))
+    if kept:
+        root["$defs"] = kept
+    return root
+
+
+def _copy_json(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _copy_json(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_copy_json(v) for v in value]
+    return value
+
+
+def _schema_or_error(tool_name: str, what: str, schema_type: Any) -> dict[str, Any]:
+    try:
+        return json_schema_for(schema_type)
+    except (TypeError, ValueError) as exc:
+        raise ConfigurationError(
+            f"Tool {tool_name!r} {what} {schema_type!r} is not a type msgspec can describe: {exc}"
+        ) from exc
+
+
+# --- context, results, outcomes ------------------------------------------------
+
+
+class ToolContext(msgspec.Struct, frozen=True, kw_only=True):
+    """What a tool's ``execute`` receives besides its input.
+
+    Attributes:
+        number_of_turns: the tool round running the tool (1 for the first round).
+        tool_call: the call being executed (``id`` is the wire ``call_id``).
+        turn_request: the request that produced the call, read-only, when known.
+    """
+
+    number_of_turns: int
+    tool_call: ParsedToolCall
+    turn_request: Mapping[str, Any] | None = None
+
+
+class FinalResult(msgspec.Struct, Generic[T], frozen=True):
+    """Yield ``FinalResult(value)`` from a generator tool to end it with ``value`` as result.
+
+    The counterpart of ``return value`` in a TypeScript generator tool: the
+    generator is closed at once, and ``value`` is checked against
+    ``output_schema``.
+    """
+
+    value: T
+
+
+class ToolOutcome(msgspec.Struct, frozen=True, kw_only=True):
+    """The settled outcome of one tool call.
+
+    Attributes:
+        call: the call.
+        result: the checked result (``None`` when ``error`` is set).
+        error: the error message the model will read, or ``None`` on success.
+        preliminary_results: the generator events emitted, in order (they stay
+            emitted when the tool fails later).
+        exception: the exception behind ``error`` when there was one (for a
+            run whose policy is to raise a :class:`ToolError` with it as cause).
+            Never encoded.
+    """
+
+    call: ParsedToolCall
+    result: Any = None
+    error: str | None = None
+    preliminary_results: list[Any] = msgspec.field(default_factory=list)
+    exception: BaseException | None = None
+
+
+def output_for_model(outcome: ToolOutcome) -> str:
+    """The ``output`` string of the ``function_call_output`` item for an outcome.
+
+    The JSON encoding of the result (``"ok"`` → ``"\\"ok\\""``, ``{"a": 1}`` →
+    ``'{"a":1}'``, ``None`` → ``"null"``), or ``{"error": message}`` (E-03).
+
+    Raises:
+        msgspec.EncodeError, TypeError: the result cannot be encoded as JSON
+            (the ToolCall actor checks this and turns it into an error outcome).
+    """
+    if outcome.error is not None:
+        return _ENCODER.encode({"error": outcome.error}).decode()
+    return _ENCODER.encode(outcome.result).decode()
+
+
+# --- the Tool --------------------------------------------------------------------
+
+
+@typing.final
+class Tool:
+    """A client tool: what the model is told, and how to run and check it.
+
+    Build one with :func:`tool` or :func:`function_tool`; the constructor is
+    private. Tools are immutable and may be shared by any number of runs.
+
+    Attributes:
+        name: the function name the model calls.
+        description: what the model is told the tool does, or ``None``.
+        input_schema: msgspec type of the arguments.
+        output_schema: msgspec type of the result, or ``None`` (unchecked).
+        event_schema: msgspec type of a generator tool's events, or ``None``.
+        execute: the user's function, or ``None`` for a manual tool.
+        next_turn_params: ``{field: fn(arguments, context)}`` or ``None``.
+        kind: ``"regular"``, ``"generator"`` or ``"manual"``.
+        run_sync_in_thread: run a sync ``execute`` in a worker thread.
+        timeout: seconds one call may take, or ``None``.
+        max_concurrency: how many calls of this tool may run at once, or ``None``.
+    """
+
+    __slots__ = (
+        "_description",
+        "_event_schema",
+        "_execute",
+        "_input_schema",
+        "_invoke",
+        "_kind",
+        "_max_concurrency",
+        "_name",
+        "_next_turn_params",
+        "_output_schema",
+        "_parameters",
+        "_run_sync_in_thread",
+        "_timeout",
+    )
+
+    def __init__(
+        self,
+        *,
+        name: str,
+        description: str | None,
+        input_schema: Any,
+        output_schema: Any,
+        event_schema: Any,
+        execute: Callable[..., Any] | None,
+        invoke: Callable[[Any, ToolContext], Any] | None,
+        next_turn_params: Mapping[str, Callable[..., Any]] | None,
+        kind: ToolKind,
+        run_sync_in_thread: bool,
+        timeout: float | None,
+        max_concurrency: int | None,
+    ) -> None:
+        self._name = name
+        self._description = description
+        self._input_schema = input_schema
+        self._output_schema = output_schema
+        self._event_schema = event_schema
+        self._execute = execute
+        self._invoke = invoke
+        self._next_turn_params = next_turn_params
+        self._kind: ToolKind = kind
+        self._run_sync_in_thread = run_sync_in_thread
+        self._timeout = timeout
+        self._max_concurrency = max_concurrency
+        parameters = _schema_or_error(name, "input_schema", input_schema)
+        if parameters.get("type") != "object":
+            raise ConfigurationError(
+                f"Tool {name!r} input_schema {input_schema!r} must describe a JSON object, "
+                f"got the schema {parameters!r}"
+            )
+        self._parameters = parameters
+        if output_schema is not None:
+            _schema_or_error(name, "output_schema", output_schema)
+        if event_schema is not None:
+            _schema_or_error(name, "event_schema", event_schema)
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    @property
+    def description(self) -> str | None:
+        return self._description
+
+    @property
+    def input_schema(self) -> Any:
+        return self._input_schema
+
+    @property
+    def output_schema(self) -> Any:
+        return self._output_schema
+
+    @property
+    def event_schema(self) -> Any:
+        return self._event_schema
+
+    @property
+    def execute(self) -> Callable[..., Any] | None:
+        return self._execute
+
+    @property
+    def next_turn_params(self) -> Mapping[str, Callable[..., Any]] | None:
+        return self._next_turn_params
+
+    @property
+    def kind(self) -> ToolKind:
+        return self._kind
+
+    @property
+    def run_sync_in_thread(self) -> bool:
+        return self._run_sync_in_thread
+
+    @property
+    def timeout(self) -> float | None:
+        return self._timeout
+
+    @property
+    def max_concurrency(self) -> int | None:
+        return self._max_concurrency
+
+    @property
+    def parameters(self) -> dict[str, Any]:
+        """The JSON Schema the model gets for the arguments (a fresh copy)."""
+        result: dict[str, Any] = _copy_json(self._parameters)
+        return result
+
+    def __repr__(self) -> str:
+        return f"<Tool {self._name!r} ({self._kind})>"
+
+    def to_wire(self) -> dict[str, Any]:
+        """The function tool as sent in a request's ``tools`` (a fresh dict).
+
+        ``{"type": "function", "name", "description": str | None, "strict": None,
+        "parameters": <JSON Schema>}``, as the SDK sends it.
+        """
+        return {
+            "type": "function",
+            "name": self._name,
+            "description": self._description or None,
+            "strict": None,
+            "parameters": self.parameters,
+        }
+
+    def invoke(self, arguments: Any, context: ToolContext) -> Any:
+        """Call ``execute`` with parsed arguments and return what it returns.
+
+        A value, an awaitable or an async iterator, depending on the function;
+        the ToolCall actor deals with each. Not for manual tools.
+
+        Raises:
+            ConfigurationError: the tool is manual.
+        """
+        if self._invoke is None:
+            raise ConfigurationError(f"Tool {self._name!r} is a manual tool and cannot be invoked")
+        return self._invoke(arguments, context)
+
+    def parse_arguments(self, raw: Any, *, call_id: str = "") -> Any:
+        """Validate a call's parsed JSON arguments and fill in defaults.
+
+        Args:
+            raw: the parsed JSON arguments (``{}`` for empty arguments).
+            call_id: the call's id, recorded on the error.
+
+        Returns:
+            An instance of ``input_schema`` (or the converted value).
+
+        Raises:
+            ToolError: the arguments do not match the schema; the message is
+                msgspec's with the path, e.g. ``Invalid arguments for tool "t":
+                Expected `int`, got `str` - at `$.n```.
+        """
+        try:
+            return msgspec.convert(raw, self._input_schema)
+        except msgspec.ValidationError as exc:
+            raise ToolError(
+                f'Invalid arguments for tool "{self._name}": {exc}',
+                tool_name=self._name,
+                call_id=call_id,
+            ) from exc
+
+    def validate_output(self, value: Any) -> Any:
+        """Check a result against ``output_schema`` and return the converted value.
+
+        Without an output schema the value is returned as it is.
+
+        Raises:
+            ToolError: the value does not match.
+        """
+        return self._check(self._output_schema, value, "output")
+
+    def validate_event(self, value: Any) -> Any:
+        """Check a generator event against ``event_schema`` and return the converted value.
+
+        Without an event schema the value is returned as it is.
+
+        Raises:
+            ToolError: the value does not match.
+        """
+        return self._check(self._event_schema, value, "event")
+
+    def _check(self, schema: Any, value: Any, what: str) -> Any:
+        if schema is None:
+            return value
+        try:
+            return msgspec.convert(value, schema, from_attributes=True)
+        except msgspec.ValidationError as exc:
+            raise ToolError(
+                f'Invalid {what} from tool "{self._name}": {exc}', tool_name=self._name, call_id=""
+            ) from exc
+
+    def matches_output(self, value: Any) -> bool:
+        """Whether ``value`` passes :meth:`validate_output` (never raises)."""
+        try:
+            self.validate_output(value)
+        except ToolError:
+            return False
+        return True
+
+    def matches_event(self, value: Any) -> bool:
+        """Whether ``value`` passes :meth:`validate_event` (never raises)."""
+        try:
+            self.validate_event(value)
+        except ToolError:
+            return False
+        return True
+
+
+# --- building tools ------------------------------------------------------------
+
+
+def _check_name(name: object) -> str:
+    if not isinstance(name, str) or _NAME_PATTERN.fullmatch(name) is None:
+        raise ConfigurationError(
+            f"Tool name {name!r} must be 1 to 64 letters, digits, underscores or hyphens"
+        )
+    if name == RESERVED_TOOL_NAME:
+        raise ConfigurationError(
+            'Tool name "shared" is reserved for shared context. Choose a different name.'
+        )
+    return name
+
+
+def _check_options(
+    name: str,
+    timeout: float | None,
+    max_concurrency: int | None,
+    next_turn_params: Mapping[str, Callable[..., Any]] | None,
+) -> Mapping[str, Callable[..., Any]] | None:
+    if timeout is not None and (
+        isinstance(timeout, bool)
+        or not isinstance(timeout, int | float)
+        or not timeout > 0
+        or timeout != timeout
+    ):
+        raise ConfigurationError(
+            f"Tool {name!r} timeout {timeout!r} must be a positive number of seconds or None"
+        )
+    if max_concurrency is not None and (
+        isinstance(max_concurrency, bool)
+        or not isinstance(max_concurrency, int)
+        or max_concurrency < 1
+    ):
+        raise ConfigurationError(
+            f"Tool {name!r} max_concurrency {max_concurrency!r} must be an integer >= 1 or None"
+        )
+    if next_turn_params is None:
+        return None
+    if not isinstance(next_turn_params, Mapping):
+        raise ConfigurationError(
+            f"Tool {name!r} next_turn_params {next_turn_params!r} must be a mapping of "
+            "field names to functions"
+        )
+    for key, fn in next_turn_params.items():
+        if key not in NEXT_TURN_PARAM_KEYS:
+            raise ConfigurationError(
+                f"Tool {name!r} next_turn_params key {key!r} is not one of "
+                f"{', '.join(NEXT_TURN_PARAM_KEYS)}"
+            )
+        if not callable(fn):
+            raise ConfigurationError(
+                f"Tool {name!r} next_turn_params value for {key!r} must be callable, got {fn!r}"
+            )
+    return MappingProxyType(dict(next_turn_params))
+
+
+def _is_async_gen_function(fn: Callable[..., Any]) -> bool:
+    return inspect.isasyncgenfunction(fn) or inspect.isasyncgenfunction(
+        getattr(fn, "__call__", None)  # noqa: B004 - callable objects
+    )
+
+
+def _is_coroutine_function(fn: Callable[..., Any]) -> bool:
+    return inspect.iscoroutinefunction(fn) or inspect.iscoroutinefunction(
+        getattr(fn, "__call__", None)  # noqa: B004 - callable objects
+    )
+
+
+def _positional_invoker(fn: Callable[..., Any]) -> Callable[[Any, ToolContext], Any]:
+    arity = positional_arity(fn, 2)
+    if arity == 2:
+        return fn
+    if arity == 1:
+        return lambda arguments, context: fn(arguments)
+    return lambda arguments, context: fn()
+
+
+def _tool_kind(
+    name: str,
+    execute: object,
+    output_schema: Any,
+    event_schema: Any,
+    run_sync_in_thread: bool,
+) -> ToolKind:
+    if execute is False:
+        if event_schema is not None:
+            raise ConfigurationError(
+                f"Tool {name!r} is manual (execute=False) and cannot have an event_schema"
+            )
+        return "manual"
+    if execute is True or not callable(execute):
+        raise ConfigurationError(
+            f"Tool {name!r} execute {execute!r} must be a function, or False for a manual tool"
+        )
+    if event_schema is not None:
+        if not _is_async_gen_function(execute):
+            raise ConfigurationError(
+                f"Tool {name!r} has an event_schema, so execute {execute!r} must be an async "
+                "generator function"
+            )
+        if output_schema is None:
+            raise ConfigurationError(
+                f"Tool {name!r} has an event_schema, so it also needs an output_schema"
+            )
+        if run_sync_in_thread:
+            raise ConfigurationError(
+                f"Tool {name!r} is a generator tool and cannot use run_sync_in_thread"
+            )
+        return "generator"
+    if _is_async_gen_function(execute):
+        raise ConfigurationError(
+            f"Tool {name!r} execute {execute!r} is an async generator function, "
+            "which needs an event_schema"
+        )
+    if run_sync_in_thread and _is_coroutine_function(execute):
+        raise ConfigurationError(
+            f"Tool {name!r} execute {execute!r} is async, so run_sync_in_thread must be False"
+        )
+    return "regular"
+
+
+def tool(
+    *,
+    name: str,
+    description: str | None = None,
+    input_schema: Any,
+    output_schema: Any = None,
+    event_schema: Any = None,
+    execute: Callable[..., Any] | Literal[False],
+    next_turn_params: Mapping[str, Callable[..., Any]] | None = None,
+    timeout: float | None = None,
+    max_concurrency: int | None = None,
+    run_sync_in_thread: bool = False,
+) -> Tool:
+    """Create a tool, as the SDK's ``tool({...})`` does.
+
+    ``execute=False`` makes a manual tool (advertised, run by the caller);
+    an ``event_schema`` makes a generator tool (``execute`` must be an async
+    generator function, ``output_schema`` is required); anything else is a
+    regular tool whose ``execute`` may be sync or async. ``execute`` gets
+    ``(input, context)`` — a function declaring fewer positional parameters
+    gets fewer arguments.
+
+    Args:
+        name: the function name, 1-64 of ``[A-Za-z0-9_-]``; ``"shared"`` is reserved.
+        description: what the model is told the tool does.
+        input_schema: msgspec type of the arguments; must describe a JSON object.
+        output_schema: msgspec type the result is checked and converted against.
+        event_schema: msgspec type of a generator tool's preliminary events.
+        execute: the function, or ``False`` for a manual tool.
+        next_turn_params: ``{field: fn(arguments, context)}`` applied after the
+            round; fields from :data:`runtime._agent.params.NEXT_TURN_PARAM_KEYS`.
+        timeout: seconds one call may take; an overrun is an error output.
+        max_concurrency: how many calls of this tool may run at once.
+        run_sync_in_thread: run a sync ``execute`` in a worker thread instead
+            of blocking the event loop.
+
+    Returns:
+        The :class:`Tool`.
+
+    Raises:
+        ConfigurationError: any argument is invalid; the message names it.
+    """
+    checked_name = _check_name(name)
+    if description is not None and not isinstance(description, str):
+        raise ConfigurationError(
+            f"Tool {checked_name!r} description {description!r} must be a string or None"
+        )
+    kind = _tool_kind(checked_name, execute, output_schema, event_schema, run_sync_in_thread)
+    functions = _check_options(checked_name, timeout, max_concurrency, next_turn_params)
+    fn = None if execute is False else execute
+    return Tool(
+        name=checked_name,
+        description=description,
+        input_schema=input_schema,
+        output_schema=output_schema,
+        event_schema=event_schema,
+        execute=fn,
+        invoke=None if fn is None else _positional_invoker(fn),
+        next_turn_params=functions,
+        kind=kind,
+        run_sync_in_thread=run_sync_in_thread,
+        timeout=timeout,
+        max_concurrency=max_concurrency,
+    )
+
+
+# --- @function_tool ------------------------------------------------------------
+
+_SECTION: Final = re.compile(r"^([A-Z][A-Za-z ]*):\s*$")
+_ARG_LINE: Final = re.compile(r"^\*{0,2}(\w+)\s*(?:\(.*\))?\s*:\s*(.*)$")
+_ARG_SECTIONS: Final = frozenset({"Args", "Arguments", "Parameters", "Params"})
+
+
+def _parse_docstring(doc: str | None) -> tuple[str | None, dict[str, str]]:
+    """The summary paragraph and the ``Args:`` descriptions of a Google-style docstring."""
+    if not doc:
+        return None, {}
+    lines = inspect.cleandoc(doc).splitlines()
+    summary: list[str] = []
+    for line in lines:
+        if not line.strip() or _SECTION.match(line):
+            break
+        summary.append(line.strip())
+    described: dict[str, str] = {}
+    in_args = False
+    entry_indent: int | None = None
+    current: str | None = None
+    for line in lines:
+        section = _SECTION.match(line)
+        if section:
+            in_args = section.group(1) in _ARG_SECTIONS
+            entry_indent = None
+            current = None
+            continue
+        if not in_args or not line.strip():
+            continue
+        indent = len(line) - len(line.lstrip())
+        if indent == 0:  # text after the section at column 0 ends it
+            in_args = False
+            continue
+        if entry_indent is None:
+            entry_indent = indent
+        if indent <= entry_indent:
+            match = _ARG_LINE.match(line.strip())
+            if match:
+                current = match.group(1)
+                described[current] = match.group(2).strip()
+                continue
+        if current is not None:
+            described[current] = f"{described[current]} {line.strip()}".strip()
+    return (" ".join(summary) or None), described
+
+
+def _has_description(annotation: Any) -> bool:
+    if typing.get_origin(annotation) is not Annotated:
+        return False
+    return any(
+        isinstance(meta, msgspec.Meta) and meta.description is not None
+        for meta in typing.get_args(annotation)[1:]
+    )
+
+
+def _is_mutable_default(default: Any) -> bool:
+    return isinstance(default, list | dict | set | bytearray) and bool(default)
+
+
+def _field_default(default: Any) -> Any:
+    # msgspec refuses non-empty mutable defaults: give each instance its own copy.
+    if _is_mutable_default(default):
+        return msgspec.field(default_factory=functools.partial(copy.deepcopy, default))
+    return default
+
+
+def _resolve_annotations(
+    fn: Callable[..., Any], localns: Mapping[str, Any] | None
+) -> tuple[dict[str, Any], dict[str, str]]:
+    """Each annotation of ``fn`` resolved on its own, and the ones that failed.
+
+    Resolving one at a time (rather than ``typing.get_type_hints`` all at once)
+    lets an annotation we do not need, such as a generator's return type
+    imported under ``TYPE_CHECKING``, stay unresolved without harm.
+    """
+    raw = inspect.get_annotations(fn)
+    globalns = dict(getattr(fn, "__globals__", {}))
+    local = dict(localns or {})
+    hints: dict[str, Any] = {}
+    unresolved: dict[str, str] = {}
+    for name, annotation in raw.items():
+        if not isinstance(annotation, str):
+            hints[name] = annotation
+            continue
+        try:
+            hints[name] = eval(annotation, globalns, local)  # what get_type_hints does
+        except Exception as exc:
+            unresolved[name] = f"{type(exc).__name__}: {exc}"
+    return hints, unresolved
+
+
+def _build_function_tool(
+    fn: Callable[..., Any],
+    localns: Mapping[str, Any] | None,
+    *,
+    name: str | None,
+    description: str | None,
+    output_schema: Any,
+    event_schema: Any,
+    next_turn_params: Mapping[str, Callable[..., Any]] | None,
+    timeout: float | None,
+    max_concurrency: int | None,
+    run_sync_in_thread: bool,
+) -> Tool:
+    if not callable(fn):
+        raise ConfigurationError(f"@function_tool needs a function, got {fn!r}")
+    tool_name = _check_name(name if name is not None else getattr(fn, "__name__", None))
+    hints, unresolved = _resolve_annotations(fn, localns)
+    summary, arg_docs = _parse_docstring(inspect.getdoc(fn))
+    signature = inspect.signature(fn)
+    fields: list[tuple[str, Any] | tuple[str, Any, Any]] = []
+    context_parameter: str | None = None
+    for parameter in signature.parameters.values():
+        if parameter.name in unresolved:
+            raise ConfigurationError(
+                f"Tool {tool_name!r}: the annotation of parameter {parameter.name!r} of {fn!r} "
+                f"cannot be resolved: {unresolved[parameter.name]}"
+            )
+        annotation = hints.get(parameter.name, Any)
+        if annotation is ToolContext:
+            context_parameter = parameter.name
+            continue
+        if parameter.kind in (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD):
+            raise ConfigurationError(
+                f"Tool {tool_name!r}: parameter {parameter.name!r} of {fn!r} is variadic; "
+                "a tool's parameters must be named"
+            )
+        if parameter.kind is inspect.Parameter.POSITIONAL_ONLY:
+            raise ConfigurationError(
+                f"Tool {tool_name!r}: parameter {parameter.name!r} of {fn!r} is positional-only; "
+                "tool arguments are passed by name"
+            )
+        doc = arg_docs.get(parameter.name)
+        if doc and not _has_description(annotation):
+            annotation = Annotated[annotation, msgspec.Meta(description=doc)]
+        if _is_mutable_default(parameter.default):
+            # A default_factory does not show in the schema; state the default.
+            with contextlib.suppress(TypeError, ValueError):
+                shown = msgspec.to_builtins(parameter.default)
+                annotation = Annotated[
+                    annotation, msgspec.Meta(extra_json_schema={"default": shown})
+                ]
+        if parameter.default is inspect.Parameter.empty:
+            fields.append((parameter.name, annotation))
+        else:
+            fields.append((parameter.name, annotation, _field_default(parameter.default)))
+    # kw_only: `def f(a=1, *, b)` is fine in Python, and the function is
+    # called with keyword arguments anyway.
+    arguments_type = msgspec.defstruct(
+        tool_name, fields, kw_only=True, module=getattr(fn, "__module__", None)
+    )
+
+    is_generator = _is_async_gen_function(fn)
+    if output_schema is None and not is_generator:
+        if "return" in unresolved:
+            raise ConfigurationError(
+                f"Tool {tool_name!r}: the return annotation of {fn!r} cannot be resolved: "
+                f"{unresolved['return']}; pass output_schema= explicitly"
+            )
+        returned = hints.get("return", Any)
+        if returned is not Any and returned is not type(None) and returned is not None:
+            output_schema = returned
+    if is_generator and event_schema is None:
+        raise ConfigurationError(
+            f"Tool {tool_name!r}: {fn!r} is an async generator function, so @function_tool "
+            "needs event_schema= and output_schema="
+        )
+    kind = _tool_kind(tool_name, fn, output_schema, event_schema, run_sync_in_thread)
+    functions = _check_options(tool_name, timeout, max_concurrency, next_turn_params)
+
+    def invoke(arguments: Any, context: ToolContext) -> Any:
+        kwargs = msgspec.structs.asdict(arguments)
+        if context_parameter is not None:
+            kwargs[context_parameter] = context
+        return fn(**kwargs)
+
+    return Tool(
+        name=tool_name,
+        description=description if description is not None else summary,
+        input_schema=arguments_type,
+        output_schema=output_schema,
+        event_schema=event_schema,
+        execute=fn,
+        invoke=invoke,
+        next_turn_params=functions,
+        kind=kind,
+        run_sync_in_thread=run_sync_in_thread,
+        timeout=timeout,
+        max_concurrency=max_concurrency,
+    )
+
+
+@typing.overload
+def function_tool(fn: Callable[..., Any], /) -> Tool: ...
+
+
+@typing.overload
+def function_tool(
+    *,
+    name: str | None = None,
+    description: str | None = None,
+    output_schema: Any = None,
+    event_schema: Any = None,
+    next_turn_params: Mapping[str, Callable[..., Any]] | None = None,
+    timeout: float | None = None,
+    max_concurrency: int | None = None,
+    run_sync_in_thread: bool = False,
+) -> Callable[[Callable[..., Any]], Tool]: ...
+
+
+def function_tool(
+    fn: Callable[..., Any] | None = None,
+    /,
+    *,
+    name: str | None = None,
+    description: str | None = None,
+    output_schema: Any = None,
+    event_schema: Any = None,
+    next_turn_params: Mapping[str, Callable[..., Any]] | None = None,
+    timeout: float | None = None,
+    max_concurrency: int | None = None,
+    run_sync_in_thread: bool = False,
+) -> Tool | Callable[[Callable[..., Any]], Tool]:
+    """Make a tool from a typed function: ``@function_tool`` or ``@function_tool(...)``.
+
+    The input schema is a Struct built from the parameters (annotations are the
+    field types, defaults are kept; an unannotated parameter is ``Any``). A
+    Google-style docstring supplies the tool description (its summary
+    paragraph) and the parameter descriptions (its ``Args:`` section); an
+    explicit ``Annotated[..., msgspec.Meta(description=...)]`` wins. The return
+    annotation, unless it is missing, ``Any`` or ``None``, is the output schema.
+
+    The function is called with keyword arguments. To get the
+    :class:`ToolContext`, declare a parameter annotated ``ToolContext`` (any
+    name); it is injected and left out of the schema. An async generator
+    function makes a generator tool and needs ``event_schema=`` and
+    ``output_schema=``.
+
+    Annotations are resolved in the function's module and, for a function
+    defined inside another function, in the enclosing function's locals at the
+    point of decoration.
+
+    Raises:
+        ConfigurationError: as :func:`tool`, or the signature cannot be a
+            schema (variadic or positional-only parameters, unresolvable or
+            unsupported annotations).
+
+    Example::
+
+        @function_tool(timeout=10)
+        async def get_weather(location: str, unit: Literal["c", "f"] = "c") -> Weather:
+            \"\"\"Get the current weather.
+
+            Args:
+                location: City and country, e.g. "Paris, FR".
+                unit: Temperature unit.
+            \"\"\"
+    """
+    frame = sys._getframe(1)
+    localns = frame.f_locals if frame.f_code.co_name != "<module>" else None
+    del frame
+
+    def decorate(function: Callable[..., Any]) -> Tool:
+        return _build_function_tool(
+            function,
+            localns,
+            name=name,
+            description=description,
+            output_schema=output_schema,
+            event_schema=event_schema,
+            next_turn_params=next_turn_params,
+            timeout=timeout,
+            max_concurrency=max_concurrency,
+            run_sync_in_thread=run_sync_in_thread,
+        )
+
+    if fn is not None:
+        return decorate(fn)
+    return decorate

@@ -1,0 +1,143 @@
+"""``openrouter-trio serve``: demo sessions, the websocket feed and the dashboard page.
+
+A composition root like the CLI itself (it wires the emulator, the client, a
+session pool and the feed together), so it may import ``actors``.
+
+What runs, all in one trio nursery: an emulator on loopback (or real
+OpenRouter when ``OPENROUTER_API_KEY`` is set), an ``OpenRouter`` client on it,
+a session pool that keeps starting agent sessions with the demo tools, and
+``serve_dashboard`` (the page plus the feed). The sessions stream slowly on
+purpose (the emulator's ``slow`` fault) so that a person can watch the text
+and the tool progress arrive.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+from typing import TYPE_CHECKING, Final
+
+import msgspec
+import trio
+
+from actors._feed.server import DashboardAddress, serve_dashboard
+from runtime._client.client import OpenRouter
+from runtime._client.pool import open_session_pool
+from runtime.emulator._core import Emulator
+from runtime.emulator._server import open_emulator
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
+
+    from runtime._agent.tools import Tool
+
+__all__ = ["ServeOptions", "ServedDashboard", "serve_sessions"]
+
+EMULATOR_MODEL: Final = "emulator/tool-caller"
+
+
+class ServeOptions(msgspec.Struct, frozen=True, kw_only=True):
+    """What ``serve`` runs.
+
+    Attributes:
+        host: the interface the page and the feed bind.
+        port: the page's port (0: any free one); the feed takes any free port.
+        token: the feed's token (a random one when ``None``).
+        sessions: how many sessions to run in all (0: keep starting new ones).
+        concurrency: sessions running at once.
+        interval: seconds between two session starts.
+        token_delay: seconds the emulator waits before each streamed event.
+        model: the model (default: the emulator's tool caller, or OpenRouter's
+            ``openai/gpt-4o-mini`` with a key).
+    """
+
+    host: str = "127.0.0.1"
+    port: int = 8000
+    token: str | None = None
+    sessions: int = 0
+    concurrency: int = 4
+    interval: float = 1.0
+    token_delay: float = 0.05
+    model: str | None = None
+
+
+class ServedDashboard(msgspec.Struct, frozen=True, kw_only=True):
+    """What :func:`serve_sessions` reports once everything listens.
+
+    ``open_url`` carries the token in its fragment (never sent to the server).
+    """
+
+    address: DashboardAddress
+    token: str
+    open_url: str
+    backend: str
+
+
+async def serve_sessions(
+    options: ServeOptions,
+    tools: list[Tool],
+    *,
+    task_status: trio.TaskStatus[ServedDashboard] = trio.TASK_STATUS_IGNORED,
+) -> None:
+    """Run demo sessions and serve them on the dashboard until cancelled.
+
+    Startable: ``served = await nursery.start(serve_sessions, options, tools)``.
+    Cancelling it cancels the sessions and closes the servers.
+    """
+    token = options.token or secrets.token_urlsafe(18)
+    key = os.environ.get("OPENROUTER_API_KEY")
+    async with _backend(key) as (client, backend):
+        model = options.model or (EMULATOR_MODEL if key is None else "openai/gpt-4o-mini")
+        if key is None and options.token_delay > 0:
+            model = f"{model}:fault=slow={options.token_delay}"
+        async with (
+            open_session_pool(client, max_concurrent=options.concurrency) as pool,
+            trio.open_nursery() as nursery,
+        ):
+            address: DashboardAddress = await nursery.start(
+                _dashboard, pool, options.host, options.port, token
+            )
+            task_status.started(
+                ServedDashboard(
+                    address=address,
+                    token=token,
+                    open_url=f"{address.url}#token={token}",
+                    backend=backend,
+                )
+            )
+            started = 0
+            while options.sessions == 0 or started < options.sessions:
+                started += 1
+                pool.start(
+                    model=model,
+                    input=f"Session {started}: weather in Paris, then scan the table.",
+                    tools=tools,
+                )
+                await trio.sleep(options.interval)
+            await trio.sleep_forever()
+
+
+async def _dashboard(
+    pool: object,
+    host: str,
+    port: int,
+    token: str,
+    *,
+    task_status: trio.TaskStatus[DashboardAddress] = trio.TASK_STATUS_IGNORED,
+) -> None:
+    await serve_dashboard(pool, host, port, token=token, task_status=task_status)  # type: ignore[arg-type]  # the pool is a SessionRegistry
+
+
+@contextlib.asynccontextmanager
+async def _backend(key: str | None) -> AsyncIterator[tuple[OpenRouter, str]]:
+    """An ``OpenRouter`` client on real OpenRouter (with a key) or an embedded emulator."""
+    if key is not None:
+        async with OpenRouter(key) as client:
+            yield client, "OpenRouter"
+        return
+    async with (
+        open_emulator(emulator=Emulator(seed="openrouter-trio-serve")) as server,
+        OpenRouter(server.inference_key, base_url=server.base_url) as client,
+    ):
+        yield client, f"embedded emulator at {server.base_url}"

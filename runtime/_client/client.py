@@ -1,0 +1,346 @@
+"""The composition root: the ``OpenRouter`` client and ``call_model``.
+
+The only runtime module (with the facade) that imports ``actors``. It owns the
+runtime nursery: every run started from the client is a task of it, so leaving
+``async with OpenRouter(...)`` cancels what is still running and then closes
+the HTTP connection pool. Nothing ever runs detached.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+from typing import TYPE_CHECKING, Any, Final, Literal, Self, final
+
+import msgspec
+import trio
+
+from runtime._agent.inputs import check_input, check_request_body, check_tools
+from runtime._agent.stop import DEFAULT_STOP
+from runtime._base.errors import ConfigurationError
+from runtime._base.groups import unwrap_lone_exception
+from runtime._client.result import ModelResult
+from runtime._http.transport import DEFAULT_TIMEOUT, HTTPTransport, RetryConfig
+from runtime._protocol.wire import ResponsesRequest
+from runtime._rest.chat import Chat, Completions
+from runtime._rest.models import Models
+from runtime._rest.resources import Analytics, ApiKeys, Beta, CreditsAPI, OAuth, Responses
+from runtime._run.eventlog import KEEP_ALL
+from runtime._run.status import RunSpec
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping, Sequence
+    from types import TracebackType
+
+    from runtime._agent.params import TurnContext
+    from runtime._agent.tools import Tool
+    from runtime._http.transport import AsyncHTTPTransport, HTTPTimeout
+    from runtime._protocol.wire import Response
+    from runtime._run.eventlog import EventLog, Retention
+    from runtime._run.status import RunState
+
+__all__ = ["OpenRouter"]
+
+_UNSET: Final = msgspec.UNSET
+_ENCODER: Final = msgspec.json.Encoder()
+
+# The callModel parameters that are request fields (wire names = Python names).
+_REQUEST_FIELDS: Final = tuple(ResponsesRequest.__struct_fields__)
+# Request fields the run manages itself.
+_CLIENT_ONLY: Final = frozenset({"tools", "stream"})
+
+
+@final
+class OpenRouter:
+    """An OpenRouter client on trio: ``call_model`` plus the REST endpoints.
+
+    Use it as an async context manager; it owns a nursery for the runs it starts
+    and one HTTP connection pool shared by all of them::
+
+        async with OpenRouter() as client:           # OPENROUTER_API_KEY from the env
+            result = client.call_model(model="openai/gpt-5", input="Hi")
+            print(await result.get_text())
+
+    Args:
+        api_key: the bearer key; defaults to ``OPENROUTER_API_KEY``. Never shown
+            in reprs, logs, errors or events.
+        base_url: defaults to ``OPENROUTER_BASE_URL``, then
+            ``https://openrouter.ai/api/v1``.
+        http_referer, app_title, app_categories: attribution headers.
+        retry: the default retry policy of every request (``RetryConfig``).
+        timeout: HTTP timeouts (seconds or an ``httpx.Timeout``), fixed per client.
+        retention: the default retention policy of each run's event log.
+        http_transport: an ``httpx.AsyncBaseTransport`` to send requests through
+            (``runtime.testing.FakeOpenRouter`` provides one for tests).
+        headers: extra headers sent with every request.
+    """
+
+    def __init__(
+        self,
+        api_key: str | None = None,
+        *,
+        base_url: str | None = None,
+        http_referer: str | None = None,
+        app_title: str | None = None,
+        app_categories: Sequence[str] | None = None,
+        retry: RetryConfig | None = None,
+        timeout: float | HTTPTimeout | None = DEFAULT_TIMEOUT,
+        retention: Retention = KEEP_ALL,
+        http_transport: AsyncHTTPTransport | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        self._transport = HTTPTransport(
+            api_key=api_key,
+            base_url=base_url,
+            http_referer=http_referer,
+            app_title=app_title,
+            app_categories=app_categories,
+            retry=retry if retry is not None else RetryConfig(),
+            timeout=timeout,
+            headers=headers,
+            http_transport=http_transport,
+        )
+        self._retention = retention
+        self._nursery: trio.Nursery | None = None
+        transport = self._transport
+        #: ``/keys`` management (needs a management key).
+        self.api_keys = ApiKeys(transport)
+        #: OAuth PKCE: authorization URL, S256 challenge, code exchange.
+        self.o_auth = OAuth(transport)
+        #: ``GET /models``, page by page or all at once.
+        self.models = Models(transport)
+        #: ``POST /chat/completions``, JSON or streamed chunks.
+        self.chat = Chat(transport)
+        #: ``POST /completions`` (legacy text completions).
+        self.completions = Completions(transport)
+        #: ``GET /activity`` (needs a management key).
+        self.analytics = Analytics(transport)
+        #: ``GET /credits`` (needs a management key).
+        self.credits = CreditsAPI(transport)
+        #: ``POST /responses`` without streaming (one response, no tool loop).
+        self.responses = Responses(transport)
+        #: Deprecated alias: ``beta.responses`` is ``responses`` (spec N-01).
+        self.beta = Beta(self.responses)
+        self._stack: contextlib.AsyncExitStack | None = None
+
+    def __repr__(self) -> str:
+        state = "open" if self._nursery is not None else "closed"
+        return f"<OpenRouter {state} base_url={self._transport.base_url!r}>"
+
+    @property
+    def transport(self) -> HTTPTransport:
+        """The HTTP transport (connection pool, auth, retries) shared by every run."""
+        return self._transport
+
+    async def __aenter__(self) -> Self:
+        if self._stack is not None:
+            raise ConfigurationError("this OpenRouter client is already open")
+        stack = contextlib.AsyncExitStack()
+        await stack.__aenter__()
+        try:
+            stack.push_async_callback(self._transport.aclose)
+            self._nursery = await stack.enter_async_context(trio.open_nursery())
+        except BaseException:
+            await stack.aclose()
+            raise
+        self._stack = stack
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> bool | None:
+        """Cancel the runs still going, wait for them, then close the HTTP pool."""
+        assert self._stack is not None
+        assert self._nursery is not None
+        self._nursery.cancel_scope.cancel()
+        stack, self._stack = self._stack, None
+        try:
+            with unwrap_lone_exception():
+                return await stack.__aexit__(exc_type, exc, tb)
+        finally:
+            self._nursery = None
+
+    def _spawn(self, fn: Callable[[], Any]) -> None:
+        if self._nursery is None:
+            raise ConfigurationError(
+                "the OpenRouter client is not open: use `async with OpenRouter(...) as client:`"
+                " or enter the result with `async with client.call_model(...) as result:`"
+            )
+        self._nursery.start_soon(fn)
+
+    def call_model(
+        self,
+        *,
+        model: str | Callable[..., Any] | msgspec.UnsetType = _UNSET,
+        input: Any = _UNSET,
+        instructions: Any = _UNSET,
+        tools: Sequence[Tool] = (),
+        stop_when: Any = None,
+        allow_final_response: bool | str = True,
+        models: Any = _UNSET,
+        temperature: Any = _UNSET,
+        max_output_tokens: Any = _UNSET,
+        top_p: Any = _UNSET,
+        top_k: Any = _UNSET,
+        top_logprobs: Any = _UNSET,
+        frequency_penalty: Any = _UNSET,
+        presence_penalty: Any = _UNSET,
+        text: Any = _UNSET,
+        provider: Any = _UNSET,
+        reasoning: Any = _UNSET,
+        metadata: Any = _UNSET,
+        tool_choice: Any = _UNSET,
+        parallel_tool_calls: Any = _UNSET,
+        max_tool_calls: Any = _UNSET,
+        stop_server_tools_when: Any = _UNSET,
+        prompt_cache_key: Any = _UNSET,
+        prompt_cache_options: Any = _UNSET,
+        cache_control: Any = _UNSET,
+        include: Any = _UNSET,
+        user: Any = _UNSET,
+        safety_identifier: Any = _UNSET,
+        session_id: Any = _UNSET,
+        plugins: Any = _UNSET,
+        modalities: Any = _UNSET,
+        image_config: Any = _UNSET,
+        prompt: Any = _UNSET,
+        service_tier: Any = _UNSET,
+        truncation: Any = _UNSET,
+        route: Any = _UNSET,
+        trace: Any = _UNSET,
+        debug: Any = _UNSET,
+        background: Any = _UNSET,
+        store: Any = _UNSET,
+        previous_response_id: Any = _UNSET,
+        retention: Retention | None = None,
+        retry: RetryConfig | None = None,
+        headers: Mapping[str, str] | None = None,
+        tool_concurrency: int | None = None,
+        tool_timeout: float | None = None,
+        on_turn_start: Callable[[TurnContext], Any] | None = None,
+        on_turn_end: Callable[[TurnContext, Response], Any] | None = None,
+        tool_errors: Literal["model", "raise"] = "model",
+    ) -> ModelResult:
+        """Start describing an agent run; synchronous and lazy (no I/O here).
+
+        Every request parameter of the Responses API is accepted under its wire
+        name, as a value or as a sync/async function of the ``TurnContext``
+        (resolved at turn 0 and at every tool round). Parameters are checked
+        here, before any I/O; a bad one raises ``ConfigurationError`` naming it.
+
+        Args:
+            tools: ``Tool`` objects (``tool(...)`` or ``@function_tool``).
+            stop_when: a stop condition or a list of them (any-of); default
+                ``step_count_is(5)``.
+            allow_final_response: when a stop condition fires with calls pending,
+                run them and ask once more with ``tool_choice: "none"`` (``True``,
+                the default, adds a short directive; a string replaces it; ``""``
+                adds none; ``False`` returns the response with its calls unexecuted).
+            retention: this run's event-log retention policy.
+            retry: this run's retry policy (each model call has its own budget).
+            headers: extra headers for this run's requests.
+            tool_concurrency: how many tool calls of one round run at once.
+            tool_timeout: default per-call timeout (seconds) for tools that set none.
+            on_turn_start: called (sync or async) with the ``TurnContext`` before
+                each tool round runs (rounds are numbered from 1).
+            on_turn_end: called with the ``TurnContext`` and the follow-up
+                response after each round's follow-up call.
+            tool_errors: ``"model"`` (the default) turns a failing tool call into
+                an error output the model reads; ``"raise"`` fails the run with a
+                ``ToolError`` (its ``__cause__`` is the tool's exception) once the
+                round has settled.
+
+        Returns:
+            A ``ModelResult``; the run starts on its first use.
+        """
+        params = dict(locals())
+        request: dict[str, Any] = {}
+        for name in _REQUEST_FIELDS:
+            if name in _CLIENT_ONLY:
+                continue
+            value = params.get(name, _UNSET)
+            if value is not _UNSET:
+                request[name] = value
+        if "input" in request:
+            request["input"] = check_input(request["input"])
+        _check_static(request)
+        request["stream"] = True
+        checked_tools = check_tools(tools)
+        if stop_when is None:
+            conditions: tuple[Any, ...] = (DEFAULT_STOP,)
+        elif isinstance(stop_when, list | tuple):
+            conditions = tuple(stop_when)
+        else:
+            conditions = (stop_when,)
+        for condition in conditions:
+            if not callable(condition):
+                raise ConfigurationError(f"stop_when must hold callables, got {condition!r}")
+        if not isinstance(allow_final_response, bool | str):
+            raise ConfigurationError(
+                f"allow_final_response must be a bool or a string, got {allow_final_response!r}"
+            )
+        if tool_concurrency is not None and (
+            not isinstance(tool_concurrency, int) or tool_concurrency < 1
+        ):
+            raise ConfigurationError(
+                f"tool_concurrency must be a positive integer, got {tool_concurrency!r}"
+            )
+        if tool_timeout is not None and not tool_timeout > 0:
+            raise ConfigurationError(f"tool_timeout must be positive, got {tool_timeout!r}")
+        all_headers = {"x-openrouter-callmodel": "true"}
+        if headers:
+            all_headers.update(headers)
+        spec = RunSpec(
+            request=request,
+            tools=checked_tools,
+            stop_when=conditions,
+            allow_final_response=allow_final_response,
+            headers=all_headers,
+            retry=retry,
+            tool_concurrency=tool_concurrency,
+            tool_timeout=tool_timeout,
+            tool_errors=_check_tool_errors(tool_errors),
+            on_turn_start=_check_hook("on_turn_start", on_turn_start),
+            on_turn_end=_check_hook("on_turn_end", on_turn_end),
+        )
+        return ModelResult(
+            spec=spec,
+            runner=functools.partial(_run, transport=self._transport),
+            spawn=self._spawn,
+            retention=retention if retention is not None else self._retention,
+        )
+
+
+def _check_tool_errors(policy: str) -> str:
+    if policy not in ("model", "raise"):
+        raise ConfigurationError(f"tool_errors must be 'model' or 'raise', got {policy!r}")
+    return policy
+
+
+def _check_hook(name: str, fn: Any) -> Any:
+    if fn is not None and not callable(fn):
+        raise ConfigurationError(f"{name} must be callable, got {fn!r}")
+    return fn
+
+
+def _check_static(request: dict[str, Any]) -> None:
+    """Validate the non-function parameters against the Responses request schema."""
+    static = {k: v for k, v in request.items() if not callable(v)}
+    try:
+        body = _ENCODER.encode(static)
+    except (msgspec.EncodeError, TypeError) as exc:
+        raise ConfigurationError(f"a call_model parameter cannot be sent as JSON: {exc}") from exc
+    check_request_body(body)
+
+
+async def _run(
+    spec: RunSpec, state: RunState, log: EventLog[Any], *, transport: HTTPTransport
+) -> None:
+    # Imported here, not at the top: ``actors`` imports ``runtime._*`` modules,
+    # so a top-level import would make ``import actors._x`` first a cycle.
+    from actors._session import run_session
+
+    await run_session(spec, state, transport, log)

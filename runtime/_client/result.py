@@ -1,0 +1,480 @@
+"""``ModelResult``: the handle of one agent run, and the typed stream views over its log.
+
+A run writes one EventLog (seq-numbered, append-only). Every consumer method
+attaches its own cursor, so any number of consumers, started at any time, each
+see every event from seq 0 (DESIGN §4.3: late streams always get a full
+replay). A stream is read by the caller's own task, straight from its cursor:
+there is no extra task or channel hop per event.
+
+Iteration cost: each view pulls a *batch* of events from its cursor (one
+checkpoint per batch) and then filters it in plain Python; ``__anext__`` only
+awaits when its batch is used up. So a stream is a checkpoint at least once
+per batch (at most ``BATCH_LIMIT`` events), not once per event.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import secrets
+from typing import TYPE_CHECKING, Any, Final, Generic, Self, TypeVar, final
+
+import trio
+
+from runtime._base.errors import ConfigurationError, RunCancelled
+from runtime._base.groups import unwrap_lone_exception
+from runtime._protocol.assembly import ItemSnapshotter, ToolCallAssembler
+from runtime._protocol.events import (
+    FunctionCallArgumentsDelta,
+    OutputItemDone,
+    OutputTextDelta,
+    ReasoningTextDelta,
+    ToolCallOutput,
+    ToolPreliminaryResult,
+)
+from runtime._protocol.wire import (
+    FunctionCallItem,
+    OutputMessage,
+    ParsedToolCall,
+    Response,
+    parse_tool_calls,
+    response_text,
+)
+from runtime._run.eventlog import BATCH_LIMIT, EventLog
+from runtime._run.status import RunSnapshot, RunSpec, RunState, RunUsage
+
+if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
+    from types import TracebackType
+
+    from runtime._run.eventlog import Cursor, Retention
+
+    Runner = Callable[[RunSpec, RunState, EventLog[Any]], Awaitable[None]]
+
+__all__ = ["ModelResult", "ResultStream"]
+
+T = TypeVar("T")
+
+
+_SKIP: Final = object()
+
+
+class ResultStream(Generic[T]):
+    """An async iterator over one view of a run's events.
+
+    Own cursor, own position: breaking out of one stream never affects another.
+    Use ``async with`` (or ``aclose()``) to detach promptly; a stream that is
+    dropped detaches when it is garbage collected. After the run failed, the
+    stream yields every event received before the failure and then raises the
+    run's error; after ``cancel()`` it simply ends.
+    """
+
+    __slots__ = ("_batch", "_cursor", "_index", "_map")
+
+    def __init__(self, cursor: Cursor[Any], select: Callable[[Any], Any]) -> None:
+        self._cursor = cursor
+        self._map = select
+        self._batch: list[Any] = []
+        self._index = 0
+
+    def __aiter__(self) -> Self:
+        return self
+
+    async def __anext__(self) -> T:
+        batch = self._batch
+        i = self._index
+        select = self._map
+        while True:
+            n = len(batch)
+            while i < n:
+                value = select(batch[i])
+                i += 1
+                if value is not _SKIP:
+                    self._index = i
+                    return value  # type: ignore[no-any-return]
+            batch = await self._next_batch()
+            i = 0
+
+    async def _next_batch(self) -> list[Any]:
+        """The next batch from the cursor (one checkpoint); the end of the stream at the end."""
+        try:
+            batch = await self._cursor.receive_batch(BATCH_LIMIT)
+        except trio.EndOfChannel:
+            self._batch = []
+            self._index = 0
+            self._cursor.close()
+            raise StopAsyncIteration from None
+        self._batch = batch
+        return batch
+
+    async def aclose(self) -> None:
+        """Detach from the run's log. A checkpoint; idempotent."""
+        self._cursor.close()
+        await trio.lowlevel.checkpoint()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._cursor.close()
+
+    def __del__(self) -> None:
+        cursor = getattr(self, "_cursor", None)
+        if cursor is not None:
+            cursor.close()
+
+
+@final
+class _TextStream(ResultStream[str]):
+    """``get_text_stream()``: the hottest view, with the filter inlined."""
+
+    __slots__ = ()
+
+    async def __anext__(self) -> str:
+        batch = self._batch
+        i = self._index
+        while True:
+            n = len(batch)
+            while i < n:
+                event = batch[i]
+                i += 1
+                if type(event) is OutputTextDelta and event.delta:
+                    self._index = i
+                    return event.delta
+            batch = await self._next_batch()
+            i = 0
+
+
+@final
+class _ToolStream(ResultStream[FunctionCallArgumentsDelta | ToolPreliminaryResult]):
+    """``get_tool_stream()``: argument deltas and preliminary results, filter inlined."""
+
+    __slots__ = ()
+
+    async def __anext__(self) -> FunctionCallArgumentsDelta | ToolPreliminaryResult:
+        batch = self._batch
+        i = self._index
+        while True:
+            n = len(batch)
+            while i < n:
+                event = batch[i]
+                i += 1
+                kind = type(event)
+                if (kind is FunctionCallArgumentsDelta and event.delta) or (
+                    kind is ToolPreliminaryResult
+                ):
+                    self._index = i
+                    return event  # type: ignore[no-any-return]
+            batch = await self._next_batch()
+            i = 0
+
+
+def _identity(event: Any) -> Any:
+    return event
+
+
+def _reasoning(event: Any) -> Any:
+    if type(event) is ReasoningTextDelta and event.delta:
+        return event.delta
+    return _SKIP
+
+
+@final
+class ModelResult:
+    """The result of ``client.call_model(...)``: lazy, shareable, cancellable.
+
+    Nothing happens until the first consumer method is called (or the result is
+    entered with ``async with``); then the run starts as a task of the client's
+    nursery (or of the ``async with`` block), exactly once, however many
+    consumers there are. Every method may be called from any task, any number of
+    times, before, during or after the run.
+
+    Example::
+
+        async with OpenRouter() as client:
+            result = client.call_model(model="openai/gpt-5", input="Hello")
+            async for delta in result.get_text_stream():
+                print(delta, end="")
+            usage = await result.get_usage()
+    """
+
+    def __init__(
+        self,
+        *,
+        spec: RunSpec,
+        runner: Runner,
+        spawn: Callable[[Callable[[], Any]], None],
+        retention: Retention,
+    ) -> None:
+        self._spec = spec
+        self._runner = runner
+        self._spawn = spawn
+        self._log: EventLog[Any] = EventLog(retention=retention)
+        self._state = RunState()
+        self._cancel_scope = trio.CancelScope()
+        self._started = False
+        self._stack: contextlib.AsyncExitStack | None = None
+        self._id = f"run_{secrets.token_hex(8)}"
+
+    def __repr__(self) -> str:
+        model = self._spec.request.get("model", "?")
+        return (
+            f"<ModelResult model={model!r} status={self._state.status!r} turn={self._state.turn}>"
+        )
+
+    # -- introspection ------------------------------------------------------
+
+    @property
+    def id(self) -> str:
+        """A unique id for this run (``run_<hex>``), used by the registry and the feed."""
+        return self._id
+
+    @property
+    def started(self) -> bool:
+        """Whether the run has been started (or cancelled before starting)."""
+        return self._started
+
+    def snapshot(self) -> RunSnapshot:
+        """The run's live status, turn, usage and log position; not a checkpoint."""
+        state = self._state
+        model = self._spec.request.get("model")
+        return RunSnapshot(
+            id=self._id,
+            model=model if isinstance(model, str) else None,
+            status=state.status,
+            turn=state.turn,
+            usage=state.usage,
+            tool_calls_executed=state.tool_calls_executed,
+            next_seq=self._log.next_seq,
+            error=None if state.error is None else repr(state.error),
+        )
+
+    def events(self, from_seq: int = 0) -> Cursor[Any]:
+        """Attach a raw cursor to the run's event log, starting at ``from_seq``.
+
+        Starts the run if it has not started. The caller owns the cursor and
+        must close it (``async with`` or ``aclose()``). Used by the websocket
+        feed; most users want one of the typed streams instead.
+        """
+        self._ensure_started()
+        return self._log.cursor(from_seq)
+
+    async def wait_done(self) -> None:
+        """Wait until the run has ended, however it ended (never raises its error)."""
+        await self._wait()
+
+    # -- lifecycle ----------------------------------------------------------
+
+    @property
+    def cancel_requested(self) -> bool:
+        """Whether ``cancel()`` was called (the run may still be winding down)."""
+        return self._cancel_scope.cancel_called
+
+    def _start_via(self, spawn: Callable[[Callable[[], Any]], None]) -> None:
+        """Start the run through ``spawn`` instead of the client's nursery.
+
+        For a session pool, which holds the run's task until it is admitted.
+        From here on the run counts as started: consumers attach and wait.
+        """
+        if self._started:
+            raise ConfigurationError(f"{self!r} has already started; a pool needs a fresh result")
+        self._spawn = spawn
+        self._ensure_started()
+
+    def _abandon(self) -> None:
+        """End a run whose task never ran, exactly as a cancel before start does."""
+        self._cancel_scope.cancel()
+        self._state.status = "cancelled"
+        if not self._log.closed:
+            self._log.close()
+        self._state.first_response_ready.set()
+        self._state.done.set()
+
+    def _fail(self, exc: Exception) -> None:
+        """Record a failure that escaped the runner, as the runner records one."""
+        self._state.error = exc
+        self._state.status = "failed"
+        if not self._log.closed:
+            self._log.close(exc)
+        self._state.first_response_ready.set()
+        self._state.done.set()
+
+    def _ensure_started(self) -> None:
+        if not self._started:
+            self._started = True
+            self._spawn(self._run)
+
+    async def _run(self) -> None:
+        with self._cancel_scope:
+            await self._runner(self._spec, self._state, self._log)
+        if self._cancel_scope.cancelled_caught and not self._log.closed:
+            self._state.status = "cancelled"
+            self._log.close()
+
+    async def __aenter__(self) -> Self:
+        if self._started:
+            raise ConfigurationError(
+                "this ModelResult has already started; enter it before using it"
+            )
+        stack = contextlib.AsyncExitStack()
+        nursery = await stack.enter_async_context(trio.open_nursery())
+        self._stack = stack
+        self._started = True
+        nursery.start_soon(self._run)
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> bool | None:
+        """Leaving the block cancels the run if it is still going, and waits for it."""
+        self.cancel()
+        assert self._stack is not None
+        with unwrap_lone_exception():
+            return await self._stack.__aexit__(exc_type, exc, tb)
+
+    def cancel(self) -> None:
+        """Cancel the whole run: the in-flight request, running tools, every consumer.
+
+        Not a checkpoint; returns at once. Consumers waiting on a stream end
+        cleanly; ``get_text()`` and friends raise ``RunCancelled``. A no-op after
+        the run finished. Cancelling before the run started means it never starts.
+        """
+        self._cancel_scope.cancel()
+        if not self._started:
+            self._started = True
+            self._abandon()
+
+    async def _wait(self) -> RunState:
+        self._ensure_started()
+        await self._state.done.wait()
+        return self._state
+
+    async def _final(self) -> Response:
+        state = await self._wait()
+        if state.error is not None:
+            raise state.error
+        if state.final_response is None:
+            raise RunCancelled("the run was cancelled before it produced a response")
+        return state.final_response
+
+    # -- awaitables ---------------------------------------------------------
+
+    async def get_text(self) -> str:
+        """The text of the final response (its first message's text), after the run ends.
+
+        Raises the run's error if it failed, ``RunCancelled`` if it was cancelled.
+        """
+        return response_text(await self._final())
+
+    async def get_response(self) -> Response:
+        """The last model response of the run (its ``usage`` covers only that call)."""
+        return await self._final()
+
+    async def get_usage(self) -> RunUsage:
+        """Usage and cost summed over every model call of the run.
+
+        Waits for the run to end; never raises: after a failure or cancellation
+        it reports what the completed calls used.
+        """
+        return (await self._wait()).usage
+
+    async def get_tool_calls(self) -> list[ParsedToolCall]:
+        """The function calls of the *initial* response, whatever the timing (spec §9.4)."""
+        self._ensure_started()
+        await self._state.first_response_ready.wait()
+        first = self._state.first_response
+        if first is None:
+            if self._state.error is not None:
+                raise self._state.error
+            raise RunCancelled("the run was cancelled before the first response")
+        return parse_tool_calls(first)
+
+    async def get_pending_tool_calls(self) -> list[ParsedToolCall]:
+        """Calls of manual tools (``execute=False``) the run stopped on; ``[]`` if none."""
+        state = await self._wait()
+        if state.error is not None:
+            raise state.error
+        return list(state.pending_tool_calls)
+
+    async def get_conversation(self) -> list[Any]:
+        """The whole input history after the run: what to send to continue it.
+
+        The original input (a string becomes one user message), then every
+        response's output items verbatim and every tool output. After a pause on
+        manual tools, append their ``function_call_output`` items and pass the
+        list as the next ``input``.
+        """
+        state = await self._wait()
+        if state.error is not None:
+            raise state.error
+        return list(state.history)
+
+    # -- streams ------------------------------------------------------------
+
+    def _cursor(self) -> Cursor[Any]:
+        self._ensure_started()
+        return self._log.cursor(0)
+
+    def get_text_stream(self) -> ResultStream[str]:
+        """Every non-empty ``response.output_text.delta`` of every turn, as strings."""
+        return _TextStream(self._cursor(), _identity)
+
+    def get_reasoning_stream(self) -> ResultStream[str]:
+        """Every ``response.reasoning_text.delta`` of every turn, as strings."""
+        return ResultStream(self._cursor(), _reasoning)
+
+    def get_tool_stream(self) -> ResultStream[FunctionCallArgumentsDelta | ToolPreliminaryResult]:
+        """Function-call argument deltas and generator tools' preliminary results, live."""
+        return _ToolStream(self._cursor(), _identity)
+
+    def get_tool_calls_stream(self) -> ResultStream[ParsedToolCall]:
+        """Each function call as soon as its arguments are complete, over every turn."""
+        assembler = ToolCallAssembler()
+
+        def select(event: Any) -> Any:
+            call = assembler.feed(event)
+            return _SKIP if call is None else call
+
+        return ResultStream(self._cursor(), select)
+
+    def get_items_stream(self) -> ResultStream[Any]:
+        """Cumulative snapshots of output items as they stream, and tool outputs."""
+        snapshotter = ItemSnapshotter()
+
+        def select(event: Any) -> Any:
+            if type(event) is ToolCallOutput:
+                return event.output
+            item = snapshotter.feed(event)
+            return _SKIP if item is None else item
+
+        return ResultStream(self._cursor(), select)
+
+    def get_new_messages_stream(self) -> ResultStream[Any]:
+        """Assistant messages (in-progress snapshots, then complete), completed
+        function calls, and function-call outputs, over every turn. Deprecated in
+        the SDK in favour of ``get_items_stream()``; kept for parity."""
+        snapshotter = ItemSnapshotter()
+
+        def select(event: Any) -> Any:
+            kind = type(event)
+            if kind is ToolCallOutput:
+                return event.output
+            if kind is OutputItemDone:
+                snapshotter.feed(event)
+                item = event.item
+                return item if isinstance(item, OutputMessage | FunctionCallItem) else _SKIP
+            item = snapshotter.feed(event)
+            return item if isinstance(item, OutputMessage) else _SKIP
+
+        return ResultStream(self._cursor(), select)
+
+    def get_full_responses_stream(self) -> ResultStream[Any]:
+        """Every event of the run: raw API events plus turn and tool events."""
+        return ResultStream(self._cursor(), _identity)

@@ -1,0 +1,916 @@
+"""The EventLog: one append-only, sequence-numbered log per agent run, read through cursors.
+
+A run's producer (the ModelCall and Session actors) appends events; any number of
+consumers read them, each through its own :class:`Cursor`: the user's tasks iterating
+streams (``async for`` directly over a cursor, no task hop in between), the Session
+actor's own cursor, and one task per websocket feed connection.
+
+Rules
+-----
+
+Rule 1 (order). Every appended event gets the next ``seq``: 0, 1, 2, ... with no
+gaps. A cursor yields events in ``seq`` order, each exactly once, and never skips one
+silently: the only gap a cursor can ever show is announced by a :class:`Lagged` error
+whose ``missed`` is the exact size of the gap.
+
+Rule 2 (the producer never waits and never walks consumers). ``append`` and
+``extend`` are synchronous and O(1) (amortized) whatever the number of cursors. They
+store the event and, only when at least one task is parked, wake at most *one*
+task; woken tasks wake the others (see "Waking" below). A slow consumer never
+slows the producer; what it costs is memory (``KeepAll``, ``TrimBehindSlowest``)
+or events (``Ring``).
+
+Rule 3 (replay). A cursor starts wherever it is attached, 0 by default, so a late
+consumer replays everything still retained and then follows live. With ``KeepAll``
+(the default) a late consumer sees exactly what an early one saw.
+
+Rule 4 (end of log). ``close(error=None)`` ends the log. Every cursor first drains
+every retained event, then sees ``trio.EndOfChannel`` (clean close) or ``error``
+re-raised (the same object every time, with its original traceback). Appending after
+``close`` raises ``trio.ClosedResourceError``. A second ``close`` is a no-op: the
+first outcome stands, so a late "cancelled" cannot overwrite a failure, nor a late
+failure a clean end.
+
+Rule 5 (retention). Retention is a policy chosen per log:
+
+===================== ===========================================================
+``KeepAll()``         keep every event (the default, ``KEEP_ALL``).
+``TrimBehindSlowest`` drop the events every attached cursor has already fetched.
+                      With no cursor attached nothing is dropped, so events
+                      appended before the first consumer arrives wait for it. A
+                      cursor attached behind ``first_seq`` gets one ``Lagged``.
+``Ring(capacity)``    keep the newest ``capacity`` events; a cursor overrun by the
+                      producer gets one ``Lagged`` and resumes at ``first_seq``.
+===================== ===========================================================
+
+Derived values (final text, usage totals, tool calls) must be accumulated by their
+owners as events pass, never recomputed from the log, so that they survive
+retention.
+
+Rule 6 (consumer checkpoints). trio's rule is "every async call checkpoints". Here a
+cursor's ``receive``, ``receive_batch`` and ``aclose`` each checkpoint once per call
+(``receive_batch`` returns many events per call, as a stream's ``receive_some``
+returns many bytes). ``async for`` is the exception that keeps fan-out fast: the
+cursor fetches up to ``BATCH_LIMIT`` events at once and serves them from a local
+batch without a scheduler round trip per event; it checkpoints (or waits) once per
+fetched batch, so at least every ``BATCH_LIMIT`` events. A consumer replaying a
+million events therefore stays cancellable and lets other tasks run.
+
+Rule 7 (cancellation). A cancelled ``receive``/``receive_batch``/``__anext__``
+consumes nothing: the cursor is exactly where it was, and the next call goes on
+from there.
+
+Waking
+------
+
+Tasks that find nothing to read park in the log's current *generation* (a list of
+tasks, in arrival order). News (an append, ``close``, a cursor closed under a
+waiting task) swaps in a fresh generation and reschedules only the old
+generation's first task. Every woken task, as its first act, reschedules its
+children in the implicit ``_FANOUT``-ary tree laid over the generation list
+(children of ``i`` are ``_FANOUT*i+1 .. _FANOUT*i+_FANOUT``), so waking K tasks
+costs O(1) per task, spread over about log(K) scheduler passes, and the producer
+does O(1) work.
+
+While a wake-up is in flight (some rescheduled task has not run yet), news only
+sets a flag: the last task of that wake-up to run starts the next one. So a
+producer appending faster than a wake-up spreads reschedules nobody, and a
+generation never waits longer than the wake-up in flight. A task cancelled while
+parked leaves a tombstone, and whoever wakes that slot wakes its children instead.
+A spurious wake-up is harmless: a woken cursor re-checks and parks again.
+
+Storage
+-------
+
+Events live in one Python list (``list.__getitem__`` with a slice is the cheapest
+batch read there is) with ``_base``, the seq of element 0. ``KeepAll`` never
+drops anything. ``Ring`` and ``TrimBehindSlowest`` overwrite a dropped slot
+with ``None`` on the next append, so a log never references events below
+``first_seq`` for long. ``TrimBehindSlowest`` counts attached cursors per
+position ("pins"); when the last cursor leaves the lowest pinned position,
+``first_seq`` moves to the next pinned one. The dead prefix is deleted in bulk,
+by ``append``/``extend`` only, once it is at least half the list (and at least
+``_COMPACT_MIN`` long): O(1) amortized per event. Only the producer
+restructures the list because ``Cursor.close`` may run from a finalizer (a stream
+view's ``__del__``), and on CPython 3.11 the garbage collector runs finalizers
+inside any allocation, such as the slice a cursor is taking. Events a cursor has
+already fetched into its local ``async for`` batch are held by that cursor (at
+most ``BATCH_LIMIT`` per cursor) whatever the policy.
+"""
+
+from __future__ import annotations
+
+import enum
+from itertools import islice
+from operator import length_hint
+from typing import TYPE_CHECKING, Any, Final, Generic, NoReturn, TypeAlias, TypeVar, final
+
+import msgspec
+import trio
+from trio.abc import ReceiveChannel
+from trio.lowlevel import (
+    Abort,
+    Task,
+    checkpoint,
+    current_task,
+    enable_ki_protection,
+    reschedule,
+    wait_task_rescheduled,
+)
+
+from runtime._base.errors import AgentError, ConfigurationError
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Iterator
+    from types import TracebackType
+
+    from trio.lowlevel import RaiseCancelT
+
+__all__ = [
+    "BATCH_LIMIT",
+    "KEEP_ALL",
+    "Cursor",
+    "EventLog",
+    "EventLogStatistics",
+    "KeepAll",
+    "Lagged",
+    "Retention",
+    "Ring",
+    "TrimBehindSlowest",
+]
+
+E = TypeVar("E")
+
+BATCH_LIMIT: Final = 512
+"""Most events one ``async for`` fetch (and one default ``receive_batch``) returns."""
+
+# Each woken task wakes this many more (see "Waking"). 4 keeps a woken task's extra
+# work tiny and needs 5 scheduler passes for 1,000 parked consumers.
+_FANOUT: Final = 4
+# Bulk deletion of a dead prefix waits until it is at least this long, so that
+# short-lived logs and tiny rings never pay for it.
+_COMPACT_MIN: Final = 256
+# Up to this many distinct pinned positions, min() beats walking seq by seq.
+_MIN_SCAN: Final = 16
+
+
+class Lagged(AgentError, trio.TooSlowError):
+    """A cursor fell behind the log's retention and missed events.
+
+    Raised once, by the receive call that would have returned the first missed
+    event. The cursor has then already moved to ``resume_seq`` (the oldest retained
+    event), so a consumer may catch it and keep receiving, as with a broadcast
+    channel. Also a ``trio.TooSlowError``.
+
+    Attributes:
+        missed: how many events the cursor will never see.
+        resume_seq: the seq of the next event the cursor returns.
+    """
+
+    def __init__(self, missed: int, resume_seq: int) -> None:
+        super().__init__(missed, resume_seq)
+        self.missed = missed
+        self.resume_seq = resume_seq
+
+    def __str__(self) -> str:
+        return (
+            f"The cursor missed {self.missed!r} events that the log's retention had "
+            f"dropped, and resumes at seq {self.resume_seq!r}."
+        )
+
+
+class _RetentionPolicy(msgspec.Struct, frozen=True, tag_field="kind"):
+    """Common base of the retention policies (tagged on ``kind`` when encoded)."""
+
+
+class KeepAll(_RetentionPolicy, frozen=True, tag="keep_all"):
+    """Keep every event for the lifetime of the log (the default).
+
+    Memory grows with the run; every late consumer gets a full replay.
+    """
+
+
+class TrimBehindSlowest(_RetentionPolicy, frozen=True, tag="trim_behind_slowest"):
+    """Drop the events that every attached cursor has already fetched.
+
+    Memory stays near the lag of the slowest attached cursor. While no cursor is
+    attached nothing is dropped. A cursor attached at a seq that was already dropped
+    gets one :class:`Lagged` telling it how many events it missed.
+    """
+
+
+class Ring(_RetentionPolicy, frozen=True, tag="ring"):
+    """Keep only the newest ``capacity`` events.
+
+    Memory is bounded whatever the consumers do. A cursor that the producer
+    overruns gets one :class:`Lagged` with the exact number of events it missed,
+    then resumes at the oldest retained event.
+
+    Args:
+        capacity: how many events to keep, at least 1.
+
+    Raises:
+        ConfigurationError: ``capacity`` is not a positive integer.
+    """
+
+    capacity: int
+
+    def __post_init__(self) -> None:
+        if type(self.capacity) is not int or self.capacity < 1:
+            raise ConfigurationError(
+                f"Ring capacity must be a positive integer, got {self.capacity!r}."
+            )
+
+
+Retention: TypeAlias = KeepAll | TrimBehindSlowest | Ring
+"""Any retention policy."""
+
+KEEP_ALL: Final = KeepAll()
+"""The default retention policy."""
+
+
+class EventLogStatistics(msgspec.Struct, frozen=True, kw_only=True):
+    """A snapshot of an :class:`EventLog`'s state, from :meth:`EventLog.statistics`.
+
+    Attributes:
+        next_seq: the seq the next appended event will get (= events appended so far).
+        first_seq: the seq of the oldest retained event.
+        retained: how many events are retained (``next_seq - first_seq``).
+        cursors_attached: cursors attached and not closed.
+        slowest_cursor_lag: the largest ``next_seq - cursor.seq`` over attached
+            cursors (0 when none is attached).
+        tasks_waiting: tasks parked in a receive call on this log.
+        closed: whether :meth:`EventLog.close` was called.
+        retention: the policy's kind: ``"keep_all"``, ``"trim_behind_slowest"`` or
+            ``"ring"``.
+    """
+
+    next_seq: int
+    first_seq: int
+    retained: int
+    cursors_attached: int
+    slowest_cursor_lag: int
+    tasks_waiting: int
+    closed: bool
+    retention: str
+
+
+class _Slot(enum.Enum):
+    """What a generation slot holds once its task is no longer parked there."""
+
+    WOKEN = "woken"  # rescheduled (it wakes its own children)
+    CANCELLED = "cancelled"  # left by cancellation: its waker wakes its children
+
+
+_WOKEN: Final = _Slot.WOKEN
+_CANCELLED: Final = _Slot.CANCELLED
+
+_Generation: TypeAlias = "list[Task | _Slot]"
+
+
+@final
+class EventLog(Generic[E]):
+    """An append-only, seq-numbered event log with any number of cursors.
+
+    One log per agent run. The producer calls :meth:`append` / :meth:`extend` (sync,
+    O(1), never blocks) and finally :meth:`close`; each consumer reads through its
+    own :meth:`cursor`. See the module docstring for the ordering, retention,
+    checkpoint and wake-up rules.
+
+    Args:
+        retention: what to keep: :data:`KEEP_ALL` (default), ``TrimBehindSlowest()``
+            or ``Ring(capacity)``.
+
+    Raises:
+        ConfigurationError: ``retention`` is not a retention policy.
+
+    Example::
+
+        log: EventLog[str] = EventLog()
+        log.extend(["a", "b"])
+        log.close()
+        async with log.cursor() as cursor:
+            async for event in cursor:
+                print(event)  # a, b
+    """
+
+    __slots__ = (
+        "_base",
+        "_capacity",
+        "_cleared",
+        "_closed",
+        "_cursors",
+        "_dirty",
+        "_error",
+        "_error_tb",
+        "_events",
+        "_first",
+        "_inflight",
+        "_next",
+        "_pins",
+        "_retention",
+        "_trims",
+        "_waiters",
+    )
+
+    def __init__(self, retention: Retention = KEEP_ALL) -> None:
+        if not isinstance(retention, KeepAll | TrimBehindSlowest | Ring):
+            raise ConfigurationError(
+                f"retention must be KeepAll(), TrimBehindSlowest() or Ring(capacity), "
+                f"got {retention!r}."
+            )
+        self._retention: Retention = retention
+        # list[E], except that Ring overwrites dropped slots with None (see "Storage").
+        self._events: list[Any] = []
+        self._base = 0  # seq of self._events[0]
+        self._cleared = 0  # every slot below this seq is None (or deleted)
+        self._first = 0  # seq of the oldest retained event
+        self._next = 0  # seq of the next event
+        self._capacity = retention.capacity if isinstance(retention, Ring) else 0
+        # TrimBehindSlowest only: attached cursors per pinned position.
+        self._pins: dict[int, int] | None = {} if isinstance(retention, TrimBehindSlowest) else None
+        self._trims = not isinstance(retention, KeepAll)
+        self._closed = False
+        self._error: BaseException | None = None
+        self._error_tb: TracebackType | None = None
+        self._waiters: _Generation = []
+        self._inflight = 0  # tasks rescheduled by a wake-up that have not run yet
+        self._dirty = False  # news arrived while a wake-up was in flight
+        self._cursors: set[Cursor[E]] = set()
+
+    def __repr__(self) -> str:
+        return (
+            f"<EventLog next_seq={self._next!r} first_seq={self._first!r} "
+            f"cursors={len(self._cursors)!r} closed={self._closed!r} "
+            f"retention={self._retention!r}>"
+        )
+
+    # -- producer side ---------------------------------------------------------------
+
+    @enable_ki_protection
+    def append(self, event: E) -> int:
+        """Append one event and wake the cursors waiting for it.
+
+        Synchronous and O(1) whatever the number of cursors (Rule 2).
+
+        Args:
+            event: the event; stored as is (the log never copies or inspects it).
+
+        Returns:
+            The event's seq.
+
+        Raises:
+            trio.ClosedResourceError: the log was closed.
+        """
+        if self._closed:
+            self._raise_closed()
+        seq = self._next
+        self._events.append(event)
+        self._next = seq + 1
+        if self._trims:
+            self._retain()
+        if self._waiters:
+            self._notify()
+        return seq
+
+    @enable_ki_protection
+    def extend(self, events: Iterable[E]) -> int:
+        """Append several events with a single wake-up.
+
+        The events get consecutive seqs. ``events`` is read completely before the
+        log changes, so if iterating it raises, nothing is appended.
+
+        Args:
+            events: the events, in order.
+
+        Returns:
+            The log's ``next_seq`` afterwards: the batch took the seqs from the
+            ``next_seq`` before the call up to (excluding) this value.
+
+        Raises:
+            trio.ClosedResourceError: the log was closed.
+        """
+        if self._closed:
+            self._raise_closed()
+        batch = events if isinstance(events, list) else list(events)
+        if batch:
+            self._events += batch
+            self._next += len(batch)
+            if self._trims:
+                self._retain()
+            if self._waiters:
+                self._notify()
+        return self._next
+
+    @enable_ki_protection
+    def close(self, error: BaseException | None = None) -> None:
+        """End the log: no more appends; cursors drain, then see the outcome.
+
+        Cursors first receive every retained event, then ``trio.EndOfChannel`` if
+        ``error`` is ``None``, or ``error`` itself, re-raised on every later receive
+        with its original traceback. Waiting cursors wake up. Closing an already
+        closed log does nothing: the first outcome stands.
+
+        Args:
+            error: why the run failed, or ``None`` for a clean end.
+
+        Raises:
+            ConfigurationError: ``error`` is neither ``None`` nor an exception.
+        """
+        if error is not None and not isinstance(error, BaseException):
+            raise ConfigurationError(f"error must be an exception or None, got {error!r}.")
+        if self._closed:
+            return
+        self._closed = True
+        if error is not None:
+            self._error = error
+            self._error_tb = error.__traceback__
+        if self._waiters:
+            self._notify()
+
+    # -- reading ---------------------------------------------------------------------
+
+    @property
+    def next_seq(self) -> int:
+        """The seq the next appended event will get (the number of events appended)."""
+        return self._next
+
+    @property
+    def first_seq(self) -> int:
+        """The seq of the oldest retained event (``next_seq`` when none is retained)."""
+        return self._first
+
+    @property
+    def closed(self) -> bool:
+        """Whether :meth:`close` was called."""
+        return self._closed
+
+    @property
+    def error(self) -> BaseException | None:
+        """The error the log was closed with, or ``None``."""
+        return self._error
+
+    @property
+    def retention(self) -> Retention:
+        """The log's retention policy."""
+        return self._retention
+
+    def cursor(self, from_seq: int = 0) -> Cursor[E]:
+        """Attach a new cursor that reads from ``from_seq`` on.
+
+        The default, 0, replays everything retained and then follows live; pass
+        :attr:`next_seq` to follow live only. Attaching to a closed log is allowed
+        (the cursor replays what is retained, then sees the log's outcome). If
+        ``from_seq`` is below :attr:`first_seq`, the cursor's first receive raises
+        :class:`Lagged`.
+
+        The caller owns the cursor and must close it (``async with`` or
+        :meth:`Cursor.close`): under ``TrimBehindSlowest`` an attached cursor holds
+        back trimming.
+
+        Args:
+            from_seq: the seq of the first event to read, ``0 <= from_seq <= next_seq``.
+
+        Returns:
+            A new, independent cursor.
+
+        Raises:
+            ConfigurationError: ``from_seq`` is not an int in ``[0, next_seq]``.
+        """
+        return Cursor(self, from_seq)
+
+    def snapshot(self, from_seq: int | None = None) -> list[E]:
+        """Copy the retained events from ``from_seq`` (default: :attr:`first_seq`) on.
+
+        For a reader that resyncs in bulk (the websocket feed) rather than through
+        a cursor. Never blocks and never returns a silent gap.
+
+        Args:
+            from_seq: the seq of the first event wanted, at most :attr:`next_seq`.
+
+        Returns:
+            A new list of the events ``from_seq .. next_seq - 1``.
+
+        Raises:
+            Lagged: ``from_seq`` is below :attr:`first_seq`; ``resume_seq`` says
+                where to snapshot from instead.
+            ConfigurationError: ``from_seq`` is not an int in ``[0, next_seq]``.
+        """
+        if from_seq is None:
+            from_seq = self._first
+        elif type(from_seq) is not int or not 0 <= from_seq <= self._next:
+            raise ConfigurationError(
+                f"from_seq must be an int between 0 and next_seq ({self._next!r}), "
+                f"got {from_seq!r}."
+            )
+        if from_seq < self._first:
+            raise Lagged(self._first - from_seq, self._first)
+        return self._events[from_seq - self._base : self._next - self._base]
+
+    def statistics(self) -> EventLogStatistics:
+        """Return a snapshot of the log's state (O(number of cursors))."""
+        next_seq = self._next
+        return EventLogStatistics(
+            next_seq=next_seq,
+            first_seq=self._first,
+            retained=next_seq - self._first,
+            cursors_attached=len(self._cursors),
+            # Copies first: a finalizer may close a cursor while we iterate.
+            slowest_cursor_lag=max([next_seq - c.seq for c in tuple(self._cursors)], default=0),
+            tasks_waiting=sum([isinstance(slot, Task) for slot in tuple(self._waiters)]),
+            closed=self._closed,
+            retention=str(self._retention.__struct_config__.tag),
+        )
+
+    # -- internals -------------------------------------------------------------------
+
+    def _raise_closed(self) -> NoReturn:
+        raise trio.ClosedResourceError(
+            f"Cannot append to a closed event log (next_seq={self._next!r})."
+        )
+
+    def _retain(self) -> None:
+        # Producer side only (see "Storage"): apply Ring's window, then delete the
+        # dead prefix in bulk once it is at least half the list.
+        events = self._events
+        base = self._base
+        if self._capacity:
+            first = self._next - self._capacity
+            if first > self._first:
+                self._first = first
+        # Drop the references to events no cursor can read any more at once, for
+        # Ring and TrimBehindSlowest alike, so memory follows first_seq and not
+        # the (lazier) bulk deletion below.
+        first = self._first
+        cleared = self._cleared
+        if first > cleared:
+            if first == cleared + 1:
+                events[cleared - base] = None
+            else:
+                events[cleared - base : first - base] = [None] * (first - cleared)
+            self._cleared = first
+        dead = first - base
+        if dead >= _COMPACT_MIN and dead * 2 >= len(events):
+            del events[:dead]
+            self._base = self._first
+
+    def _raise_floor(self, pins: dict[int, int]) -> None:
+        # The lowest pinned position just emptied and another one is pinned.
+        if len(pins) <= _MIN_SCAN:
+            first = min(pins)
+        else:
+            # Each seq is stepped over at most once in the log's life: O(1) amortized.
+            first = self._first + 1
+            while first not in pins:
+                first += 1
+        self._first = first
+
+    def _attach(self, cursor: Cursor[E], from_seq: int) -> None:
+        self._cursors.add(cursor)
+        pins = self._pins
+        if pins is not None:
+            if not pins and from_seq > self._first:
+                # The only attached cursor has passed these events (Rule 5).
+                self._first = from_seq
+            position = max(from_seq, self._first)
+            pins[position] = pins.get(position, 0) + 1
+
+    def _detach(self, cursor: Cursor[E]) -> None:
+        self._cursors.discard(cursor)
+        pins = self._pins
+        if pins is not None:
+            position = max(cursor._pos, self._first)
+            count = pins[position]
+            if count == 1:
+                del pins[position]
+                if pins and position == self._first:
+                    self._raise_floor(pins)
+            else:
+                pins[position] = count - 1
+
+    def _move_pin(self, pins: dict[int, int], old: int, new: int) -> None:
+        count = pins[old]
+        if count == 1:
+            del pins[old]
+        else:
+            pins[old] = count - 1
+        pins[new] = pins.get(new, 0) + 1
+        if count == 1 and old == self._first:
+            self._raise_floor(pins)
+
+    def _notify(self) -> None:
+        # There is news and someone is parked (see "Waking").
+        if self._inflight:
+            self._dirty = True  # the last task of the running wake-up wakes them
+        else:
+            self._wake()
+
+    def _wake(self) -> None:
+        generation = self._waiters
+        self._waiters = []
+        self._dirty = False
+        self._wake_slot(generation, 0)
+
+    def _wake_slot(self, generation: _Generation, index: int) -> None:
+        slot = generation[index]
+        generation[index] = _WOKEN
+        if slot is _CANCELLED:
+            self._wake_children(generation, index)
+        elif slot is not _WOKEN:
+            self._inflight += 1
+            reschedule(slot)
+
+    def _wake_children(self, generation: _Generation, index: int) -> None:
+        first = index * _FANOUT + 1
+        for child in range(first, min(first + _FANOUT, len(generation))):
+            self._wake_slot(generation, child)
+
+    @enable_ki_protection
+    async def _park(self) -> None:
+        """Sleep until the next append/close (or a spurious wake-up)."""
+        generation = self._waiters
+        index = len(generation)
+        generation.append(current_task())
+
+        def abort(_: RaiseCancelT) -> Abort:
+            generation[index] = _CANCELLED
+            return Abort.SUCCEEDED
+
+        await wait_task_rescheduled(abort)
+        # Woken: pass the wake-up on, first down the tree, then (if this task was
+        # the last one in flight and news came meanwhile) to the next generation.
+        self._wake_children(generation, index)
+        self._inflight -= 1
+        if self._dirty and not self._inflight:
+            self._wake()  # _dirty implies the current generation is not empty
+
+
+_NOTHING: Final[Iterator[Any]] = iter(())
+
+
+@final
+class Cursor(ReceiveChannel[E]):
+    """One consumer's position in an :class:`EventLog`, as a trio ``ReceiveChannel``.
+
+    Get one from :meth:`EventLog.cursor`. ``async for event in cursor`` is the fast
+    path (Rule 6); ``receive_batch`` is the fast path for code that handles events
+    in groups. A cursor is meant for one consuming task; several tasks may share
+    one, and then each event goes to exactly one of them, as with a memory channel.
+
+    Ownership: the caller owns the cursor. ``close()`` / ``aclose()`` (or leaving
+    ``async with cursor:``) detaches it; later receives raise
+    ``trio.ClosedResourceError``. Closing is idempotent, and a task waiting on the
+    cursor at that moment also gets ``trio.ClosedResourceError``.
+
+    Buffering: none of its own beyond the log (and, during ``async for``, a local
+    batch of at most ``BATCH_LIMIT`` already-fetched events). The producer never
+    waits for a cursor; a cursor that falls behind a ``Ring`` gets :class:`Lagged`.
+
+    Args:
+        log: the log to read.
+        from_seq: the seq of the first event to read (see :meth:`EventLog.cursor`).
+
+    Raises:
+        ConfigurationError: ``from_seq`` is not an int in ``[0, log.next_seq]``.
+    """
+
+    __slots__ = ("_closed", "_it", "_log", "_pos", "_waiting")
+
+    def __init__(self, log: EventLog[E], from_seq: int = 0) -> None:
+        if type(from_seq) is not int or not 0 <= from_seq <= log._next:
+            raise ConfigurationError(
+                f"from_seq must be an int between 0 and next_seq ({log._next!r}), got {from_seq!r}."
+            )
+        self._log = log
+        self._pos = from_seq  # the seq of the next event to fetch from the log
+        self._it: Iterator[E] = _NOTHING  # fetched, not yet returned (async for)
+        self._closed = False
+        self._waiting = 0  # tasks of this cursor parked in the log
+        log._attach(self, from_seq)
+
+    def __repr__(self) -> str:
+        state = " closed" if self._closed else ""
+        return f"<Cursor seq={self.seq!r}{state} of {self._log!r}>"
+
+    @property
+    def seq(self) -> int:
+        """The seq of the next event this cursor will return."""
+        return self._pos - length_hint(self._it)
+
+    @property
+    def closed(self) -> bool:
+        """Whether the cursor was closed (detached)."""
+        return self._closed
+
+    # -- synchronous API -------------------------------------------------------------
+
+    def receive_nowait(self) -> E:
+        """Return the next event if there is one, without blocking.
+
+        Returns:
+            The event at :attr:`seq`.
+
+        Raises:
+            trio.WouldBlock: no event yet and the log is open.
+            trio.EndOfChannel: the log was closed cleanly and everything was read.
+            Lagged: the cursor fell behind retention (raised once; then it resumes).
+            trio.ClosedResourceError: this cursor was closed.
+            BaseException: the error the log was closed with, once everything was read.
+        """
+        if self._closed:
+            self._raise_cursor_closed()
+        for event in self._it:
+            return event
+        log = self._log
+        pos = self._pos
+        if log._first <= pos < log._next:
+            event = log._events[pos - log._base]
+            self._pos = pos + 1
+            if log._pins is not None:
+                log._move_pin(log._pins, pos, pos + 1)
+            return event
+        self._raise_empty()
+
+    def receive_batch_nowait(self, max_events: int = BATCH_LIMIT) -> list[E]:
+        """Return every available event, up to ``max_events``, without blocking.
+
+        Args:
+            max_events: the most events to return, at least 1.
+
+        Returns:
+            A new, non-empty list of consecutive events starting at :attr:`seq`.
+
+        Raises:
+            ConfigurationError: ``max_events`` is below 1.
+            trio.WouldBlock, trio.EndOfChannel, Lagged, trio.ClosedResourceError, or the
+                log's error: as :meth:`receive_nowait`, only when no event is available.
+        """
+        if self._closed:
+            self._raise_cursor_closed()
+        if type(max_events) is not int or max_events < 1:
+            raise ConfigurationError(f"max_events must be a positive int, got {max_events!r}.")
+        if length_hint(self._it):
+            batch = list(islice(self._it, max_events))
+            if len(batch) < max_events:
+                batch += self._fetch(max_events - len(batch))
+            return batch
+        batch = self._fetch(max_events)
+        if batch:
+            return batch
+        self._raise_empty()
+
+    @enable_ki_protection
+    def close(self) -> None:
+        """Detach from the log; idempotent. Later receives raise ``ClosedResourceError``.
+
+        Events fetched but not yet returned are dropped with the cursor.
+        """
+        if self._closed:
+            return
+        self._closed = True
+        self._it = _NOTHING
+        log = self._log
+        log._detach(self)
+        if self._waiting and log._waiters:
+            log._notify()  # our waiting task must see the close; others re-park
+
+    # -- async API -------------------------------------------------------------------
+
+    async def receive(self) -> E:
+        """Wait for the next event and return it.
+
+        A checkpoint: exactly one scheduler round trip per call (the wait itself,
+        or ``trio.lowlevel.checkpoint()`` when an event is already there). If
+        cancelled, nothing was consumed. For throughput use ``async for`` or
+        :meth:`receive_batch`.
+
+        Returns:
+            The event at :attr:`seq`.
+
+        Raises:
+            trio.EndOfChannel: the log was closed cleanly and everything was read.
+            Lagged: the cursor fell behind retention (raised once; then it resumes).
+            trio.ClosedResourceError: this cursor was closed (also while waiting).
+            BaseException: the error the log was closed with, once everything was read.
+        """
+        await self._ready()
+        while True:
+            try:
+                return self.receive_nowait()
+            except trio.WouldBlock:  # another task sharing this cursor got there first
+                await self._wait()
+
+    async def receive_batch(self, max_events: int = BATCH_LIMIT) -> list[E]:
+        """Wait until at least one event is available, then return up to ``max_events``.
+
+        The fast path for consumers that handle events in groups: one checkpoint
+        per call however many events it returns. If cancelled, nothing was
+        consumed.
+
+        Args:
+            max_events: the most events to return, at least 1.
+
+        Returns:
+            A new, non-empty list of consecutive events starting at :attr:`seq`.
+
+        Raises:
+            ConfigurationError: ``max_events`` is below 1.
+            trio.EndOfChannel, Lagged, trio.ClosedResourceError, or the log's error: as
+                :meth:`receive`.
+        """
+        if type(max_events) is not int or max_events < 1:
+            raise ConfigurationError(f"max_events must be a positive int, got {max_events!r}.")
+        await self._ready()
+        while True:
+            try:
+                return self.receive_batch_nowait(max_events)
+            except trio.WouldBlock:  # another task sharing this cursor got there first
+                await self._wait()
+
+    async def aclose(self) -> None:
+        """Close the cursor (see :meth:`close`); a checkpoint."""
+        self.close()
+        await checkpoint()
+
+    async def __anext__(self) -> E:
+        # The hot path: serve the local batch with no scheduler round trip (Rule 6).
+        for event in self._it:
+            return event
+        return await self._next_batch()
+
+    async def _next_batch(self) -> E:
+        await self._ready()
+        while True:
+            for event in self._it:  # another task sharing this cursor refilled it
+                return event
+            if self._closed:
+                self._raise_cursor_closed()
+            batch = self._fetch(BATCH_LIMIT)
+            if batch:
+                it = iter(batch)
+                self._it = it
+                return next(it)
+            try:
+                self._raise_empty()
+            except trio.EndOfChannel:
+                raise StopAsyncIteration from None
+            except trio.WouldBlock:  # another task sharing this cursor got there first
+                await self._wait()
+
+    # -- internals -------------------------------------------------------------------
+
+    async def _ready(self) -> None:
+        """Checkpoint once, by waiting if there is nothing to report yet."""
+        log = self._log
+        if self._pos < log._next or log._closed or self._closed or length_hint(self._it):
+            await checkpoint()
+        else:
+            await self._wait()
+
+    async def _wait(self) -> None:
+        log = self._log
+        self._waiting += 1
+        try:
+            while (
+                self._pos >= log._next
+                and not log._closed
+                and not self._closed
+                and not length_hint(self._it)
+            ):
+                await log._park()
+        finally:
+            self._waiting -= 1
+
+    def _fetch(self, limit: int) -> list[E]:
+        """Take up to ``limit`` events from the log; ``[]`` if none can be taken."""
+        log = self._log
+        pos = self._pos
+        end = log._next
+        if pos >= end or pos < log._first:
+            return []
+        if end - pos > limit:
+            end = pos + limit
+        base = log._base
+        batch = log._events[pos - base : end - base]
+        self._pos = end
+        if log._pins is not None:
+            log._move_pin(log._pins, pos, end)
+        return batch
+
+    def _raise_empty(self) -> NoReturn:
+        """Raise why nothing can be returned now."""
+        log = self._log
+        first = log._first
+        pos = self._pos
+        if pos < first:
+            self._pos = first  # under TrimBehindSlowest the pin is already at first
+            raise Lagged(first - pos, first)
+        if log._closed and pos >= log._next:
+            error = log._error
+            if error is None:
+                raise trio.EndOfChannel
+            raise error.with_traceback(log._error_tb)
+        raise trio.WouldBlock
+
+    def _raise_cursor_closed(self) -> NoReturn:
+        raise trio.ClosedResourceError(f"The cursor at seq {self.seq!r} was closed.")

@@ -1,0 +1,123 @@
+"""The shared state of one run: its spec (fixed at ``call_model``), its live state, its usage.
+
+Written by the Session actor (``actors._session``), read by ``ModelResult`` and
+by the session registry. Derived values are accumulated incrementally as the
+run goes, so they survive any retention policy of the event log.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Final
+
+import msgspec
+import trio
+
+if TYPE_CHECKING:
+    from runtime._agent.stop import StepResult
+    from runtime._agent.tools import Tool
+    from runtime._protocol.wire import ParsedToolCall, Response, Usage
+
+__all__ = ["DEFAULT_FINAL_RESPONSE_DIRECTIVE", "RunSnapshot", "RunSpec", "RunState", "RunUsage"]
+
+DEFAULT_FINAL_RESPONSE_DIRECTIVE: Final = (
+    "The tool-call budget for this conversation is used up. Using the information above, "
+    "give your final answer now without calling any more tools."
+)
+"""The user message ``allow_final_response=True`` appends to ask for a final answer."""
+
+
+class RunUsage(msgspec.Struct, frozen=True, kw_only=True):
+    """Usage summed over every model call of a run (``ModelResult.get_usage()``).
+
+    ``cost`` is ``None`` until some response reports a cost.
+    """
+
+    model_calls: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    total_tokens: int = 0
+    cached_tokens: int = 0
+    reasoning_tokens: int = 0
+    cost: float | None = None
+
+    def plus(self, usage: Usage | None) -> RunUsage:
+        """This total with one more model call's usage added."""
+        if usage is None:
+            return msgspec.structs.replace(self, model_calls=self.model_calls + 1)
+        cost = self.cost
+        if usage.cost is not None:
+            cost = (cost or 0.0) + usage.cost
+        return RunUsage(
+            model_calls=self.model_calls + 1,
+            input_tokens=self.input_tokens + usage.input_tokens,
+            output_tokens=self.output_tokens + usage.output_tokens,
+            total_tokens=self.total_tokens + usage.total_tokens,
+            cached_tokens=self.cached_tokens + _cached(usage),
+            reasoning_tokens=self.reasoning_tokens + _reasoning(usage),
+            cost=cost,
+        )
+
+
+def _cached(usage: Usage) -> int:
+    details = usage.input_tokens_details
+    return (details.cached_tokens or 0) if details is not None else 0
+
+
+def _reasoning(usage: Usage) -> int:
+    details = usage.output_tokens_details
+    return (details.reasoning_tokens or 0) if details is not None else 0
+
+
+class RunSpec(msgspec.Struct, frozen=True, kw_only=True):
+    """Everything a run needs, fixed when ``call_model`` returns (no I/O yet)."""
+
+    request: dict[str, Any]
+    tools: tuple[Tool | dict[str, Any], ...] = ()
+    stop_when: tuple[Any, ...] = ()
+    allow_final_response: bool | str = True
+    headers: dict[str, str] = msgspec.field(default_factory=dict)
+    retry: Any = None
+    tool_concurrency: int | None = None
+    tool_timeout: float | None = None
+    tool_errors: str = "model"
+    on_turn_start: Any = None
+    on_turn_end: Any = None
+
+
+class RunState:
+    """What a run has learnt so far; written by the session, read by ``ModelResult``.
+
+    Derived values are accumulated incrementally as the run goes, so they
+    survive any retention policy of the log.
+    """
+
+    def __init__(self) -> None:
+        self.status: str = "pending"
+        self.turn: int = 0
+        self.usage = RunUsage()
+        self.first_response: Response | None = None
+        self.first_response_ready = trio.Event()
+        self.final_response: Response | None = None
+        self.pending_tool_calls: list[ParsedToolCall] = []
+        self.steps: list[StepResult] = []
+        self.history: list[Any] = []
+        self.tool_calls_executed: int = 0
+        self.error: BaseException | None = None
+        self.done = trio.Event()
+
+
+class RunSnapshot(msgspec.Struct, frozen=True, kw_only=True):
+    """A point-in-time view of one run, for registries and dashboards.
+
+    ``status`` is one of ``pending`` (not started), ``running``, ``in_tool``,
+    ``done``, ``failed``, ``cancelled``. ``error`` is the repr of the failure.
+    """
+
+    id: str
+    model: str | None
+    status: str
+    turn: int
+    usage: RunUsage
+    tool_calls_executed: int
+    next_seq: int
+    error: str | None = None
