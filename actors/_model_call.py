@@ -43,7 +43,7 @@ from runtime._protocol.wire import Response, decode_response
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
-    from runtime._http.transport import HTTPTransport, RetryConfig
+    from runtime._http.transport import ApiTransport, RetryConfig
     from runtime._run.eventlog import EventLog
 
 __all__ = ["TurnOutcome", "stream_model_call"]
@@ -83,7 +83,7 @@ _SPECIAL: Final = _TERMINALS | {ResponseFailed, ErrorEvent, ResponseErrorEvent}
 
 
 async def stream_model_call(
-    transport: HTTPTransport,
+    transport: ApiTransport,
     body: bytes,
     log: EventLog[Any],
     *,

@@ -68,11 +68,11 @@ from runtime._run.status import DEFAULT_FINAL_RESPONSE_DIRECTIVE
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping, Sequence
 
-    from runtime._http.transport import HTTPTransport, RetryConfig
+    from runtime._http.transport import ApiTransport, RetryConfig
     from runtime._run.eventlog import EventLog
     from runtime._run.status import RunSpec, RunState
 
-__all__ = ["encode_request", "run_session"]
+__all__ = ["encode_turn_request", "run_session"]
 
 
 _ENCODER: Final = msgspec.json.Encoder()
@@ -91,7 +91,7 @@ def _as_items(value: Any) -> list[Any]:
     return list(value)
 
 
-def encode_request(request: Mapping[str, Any]) -> bytes:
+def encode_turn_request(request: Mapping[str, Any]) -> bytes:
     """Encode and validate one request body against ``ResponsesRequest``."""
     body = _ENCODER.encode(request)
     check_request_body(body)
@@ -101,7 +101,7 @@ def encode_request(request: Mapping[str, Any]) -> bytes:
 async def run_session(
     spec: RunSpec,
     state: RunState,
-    transport: HTTPTransport,
+    transport: ApiTransport,
     log: EventLog[Any],
 ) -> None:
     """Run the turn loop to its end, recording the outcome in ``state`` and ``log``.
@@ -129,7 +129,7 @@ async def run_session(
 
 
 async def _loop(
-    spec: RunSpec, state: RunState, transport: HTTPTransport, log: EventLog[Any]
+    spec: RunSpec, state: RunState, transport: ApiTransport, log: EventLog[Any]
 ) -> None:
     tools = spec.tools
     client_tools = [t for t in tools if isinstance(t, Tool)]
@@ -142,7 +142,7 @@ async def _loop(
 
     async def call(turn: int, request: dict[str, Any]) -> TurnOutcome:
         state.turn = turn
-        body = encode_request(request)
+        body = encode_turn_request(request)
         log.append(TurnStart(turn_number=turn, timestamp=_now_ms()))
         outcome = await stream_model_call(transport, body, log, headers=spec.headers, retry=retry)
         log.append(TurnEnd(turn_number=turn, timestamp=_now_ms()))

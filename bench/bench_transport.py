@@ -1,4 +1,4 @@
-"""Per-chunk cost of reading a streamed body through HTTPTransport.
+"""Per-chunk cost of reading a streamed body through ApiTransport.
 
 Two measurements, each against plain httpx doing the same work, so the line
 shows what the transport layer adds on top of httpx:
@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING
 import httpx
 import trio
 
-from runtime._http.transport import NO_RETRY, HTTPTransport
+from runtime._http.transport import NO_RETRY, ApiTransport
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Awaitable, Callable
@@ -58,7 +58,7 @@ def _sse_chunk(size: int) -> bytes:
     return prefix + b"x" * max(0, size - len(prefix) - len(suffix)) + suffix
 
 
-async def _read_ours(transport: HTTPTransport) -> int:
+async def _read_ours(transport: ApiTransport) -> int:
     total = 0
     async with transport.stream("POST", "/responses", content=b"{}") as response:
         async for chunk in response.aiter_raw():
@@ -104,14 +104,14 @@ async def _bench_mock(chunks: int, chunk: bytes, repeat: int) -> list[dict[str, 
         )
 
     mock = httpx.MockTransport(respond)
-    async with HTTPTransport(
+    async with ApiTransport(
         api_key="sk-or-v1-bench-0000000000000000", http_transport=mock, retry=NO_RETRY
     ) as transport:
         ours = await _best_of(repeat, functools.partial(_read_ours, transport))
     async with httpx.AsyncClient(base_url="https://bench.invalid", transport=mock) as client:
         theirs = await _best_of(repeat, functools.partial(_read_httpx, client))
     return [
-        _line("mock", "HTTPTransport.stream", ours[0], chunks, ours[1]),
+        _line("mock", "ApiTransport.stream", ours[0], chunks, ours[1]),
         _line("mock", "httpx.AsyncClient.stream", theirs[0], chunks, theirs[1]),
     ]
 
@@ -142,7 +142,7 @@ async def _bench_loopback(chunks: int, chunk: bytes, repeat: int) -> list[dict[s
             )
         )
         url = f"http://127.0.0.1:{listeners[0].socket.getsockname()[1]}"
-        async with HTTPTransport(
+        async with ApiTransport(
             api_key="sk-or-v1-bench-0000000000000000", base_url=url, retry=NO_RETRY
         ) as transport:
             ours = await _best_of(repeat, functools.partial(_read_ours, transport))
@@ -150,7 +150,7 @@ async def _bench_loopback(chunks: int, chunk: bytes, repeat: int) -> list[dict[s
             theirs = await _best_of(repeat, functools.partial(_read_httpx, client))
         nursery.cancel_scope.cancel()
     return [
-        _line("loopback", "HTTPTransport.stream", ours[0], chunks, ours[1]),
+        _line("loopback", "ApiTransport.stream", ours[0], chunks, ours[1]),
         _line("loopback", "httpx.AsyncClient.stream", theirs[0], chunks, theirs[1]),
     ]
 

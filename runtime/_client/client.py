@@ -20,7 +20,7 @@ from runtime._agent.stop import DEFAULT_STOP
 from runtime._base.errors import ConfigurationError
 from runtime._base.groups import unwrap_lone_exception
 from runtime._client.result import ModelResult
-from runtime._http.transport import DEFAULT_TIMEOUT, HTTPTransport, RetryConfig
+from runtime._http.transport import DEFAULT_TIMEOUT, ApiTransport, RetryConfig
 from runtime._protocol.wire import ResponsesRequest
 from runtime._rest.chat import Chat, Completions
 from runtime._rest.models import Models
@@ -34,7 +34,7 @@ if TYPE_CHECKING:
 
     from runtime._agent.params import TurnContext
     from runtime._agent.tools import Tool
-    from runtime._http.transport import AsyncHTTPTransport, HTTPTimeout
+    from runtime._http.transport import HTTPTimeout, HttpxTransport
     from runtime._protocol.wire import Response
     from runtime._run.eventlog import EventLog, Retention
     from runtime._run.status import RunState
@@ -86,10 +86,10 @@ class OpenRouter:
         retry: RetryConfig | None = None,
         timeout: float | HTTPTimeout | None = DEFAULT_TIMEOUT,
         retention: Retention = KEEP_ALL,
-        http_transport: AsyncHTTPTransport | None = None,
+        http_transport: HttpxTransport | None = None,
         headers: Mapping[str, str] | None = None,
     ) -> None:
-        self._transport = HTTPTransport(
+        self._transport = ApiTransport(
             api_key=api_key,
             base_url=base_url,
             http_referer=http_referer,
@@ -128,7 +128,7 @@ class OpenRouter:
         return f"<OpenRouter {state} base_url={self._transport.base_url!r}>"
 
     @property
-    def transport(self) -> HTTPTransport:
+    def transport(self) -> ApiTransport:
         """The HTTP transport (connection pool, auth, retries) shared by every run."""
         return self._transport
 
@@ -337,7 +337,7 @@ def _check_static(request: dict[str, Any]) -> None:
 
 
 async def _run(
-    spec: RunSpec, state: RunState, log: EventLog[Any], *, transport: HTTPTransport
+    spec: RunSpec, state: RunState, log: EventLog[Any], *, transport: ApiTransport
 ) -> None:
     # Imported here, not at the top: ``actors`` imports ``runtime._*`` modules,
     # so a top-level import would make ``import actors._x`` first a cycle.

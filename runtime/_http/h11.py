@@ -522,7 +522,7 @@ class H11Transport(httpx.AsyncBaseTransport):
     Plug it into httpx like any transport: ``httpx.AsyncClient(transport=
     H11Transport(limits=...))``. Timeouts come from the client's
     ``httpx.Timeout`` as usual; limits are given here (a client ignores its own
-    ``limits=`` when a transport is passed). ``runtime.HTTPTransport`` uses it
+    ``limits=`` when a transport is passed). ``runtime.ApiTransport`` uses it
     by default.
 
     Each response body's chunks are whatever one socket read carried, decoded:

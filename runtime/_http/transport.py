@@ -70,10 +70,10 @@ __all__ = [
     "DEFAULT_RETRY",
     "DEFAULT_TIMEOUT",
     "NO_RETRY",
-    "AsyncHTTPTransport",
+    "HttpxTransport",
     "HTTPTimeout",
     "HTTPResponse",
-    "HTTPTransport",
+    "ApiTransport",
     "InProcessHandler",
     "InProcessTransport",
     "RetryConfig",
@@ -81,7 +81,7 @@ __all__ = [
     "StreamingResponse",
 ]
 
-AsyncHTTPTransport: TypeAlias = httpx.AsyncBaseTransport
+HttpxTransport: TypeAlias = httpx.AsyncBaseTransport
 """What ``OpenRouter(http_transport=...)`` takes (so other modules need not import httpx)."""
 HTTPTimeout: TypeAlias = httpx.Timeout
 """What ``OpenRouter(timeout=...)`` takes besides seconds."""
@@ -402,7 +402,7 @@ def _media_type(headers: Mapping[str, str]) -> str:
 
 
 class HTTPResponse(msgspec.Struct, frozen=True, kw_only=True):
-    """A fully read 2xx answer of :meth:`HTTPTransport.request`.
+    """A fully read 2xx answer of :meth:`ApiTransport.request`.
 
     Attributes:
         status_code: the HTTP status (2xx).
@@ -496,7 +496,7 @@ class _RawBody:
 
 @final
 class StreamingResponse:
-    """A 2xx answer whose body has not been read yet; handed out by :meth:`HTTPTransport.stream`.
+    """A 2xx answer whose body has not been read yet; handed out by :meth:`ApiTransport.stream`.
 
     Valid only inside the ``async with`` block that produced it: leaving the
     block closes the body and releases the connection. The body can be read
@@ -752,7 +752,7 @@ def _check_path(path: object) -> str:
 
 
 @final
-class HTTPTransport:
+class ApiTransport:
     """OpenRouter over HTTP: auth, attribution headers, retries and error mapping.
 
     Owns one ``httpx.AsyncClient`` whose connection pool is shared by every
@@ -876,7 +876,7 @@ class HTTPTransport:
 
     def __repr__(self) -> str:
         return (
-            f"HTTPTransport(base_url={self._base_url!r}, "
+            f"ApiTransport(base_url={self._base_url!r}, "
             f"api_key={_redacted(self._api_key)!r}, closed={self._closed!r})"
         )
 
@@ -1001,7 +1001,7 @@ class HTTPTransport:
         accept: str,
     ) -> httpx.Request:
         if self._closed:
-            raise trio.ClosedResourceError("This HTTPTransport is closed.")
+            raise trio.ClosedResourceError("This ApiTransport is closed.")
         verb = method.upper() if isinstance(method, str) else method
         if verb not in _METHODS:
             raise ConfigurationError(

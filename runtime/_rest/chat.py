@@ -81,7 +81,7 @@ if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Callable
     from types import TracebackType
 
-    from runtime._http.transport import HTTPTransport
+    from runtime._http.transport import ApiTransport
     from runtime._rest.types import ChatMessage
 
 __all__ = ["Chat", "ChatStream", "CompletionStream", "Completions", "EventStream"]
@@ -318,7 +318,7 @@ def _response_failed(problem: ChatStreamError, chunk: object, what: str) -> Resp
 
 
 async def _open_stream(
-    transport: HTTPTransport,
+    transport: ApiTransport,
     path: str,
     body: bytes,
     decoder: msgspec.json.Decoder[_C],
@@ -486,7 +486,7 @@ class Chat:
         transport: the client's transport (auth, retries, error mapping).
     """
 
-    def __init__(self, transport: HTTPTransport) -> None:
+    def __init__(self, transport: ApiTransport) -> None:
         self._transport = transport
 
     @overload
@@ -592,7 +592,7 @@ class Completions:
         transport: the client's transport.
     """
 
-    def __init__(self, transport: HTTPTransport) -> None:
+    def __init__(self, transport: ApiTransport) -> None:
         self._transport = transport
 
     @overload

@@ -42,7 +42,7 @@ if TYPE_CHECKING:
     import builtins
     from collections.abc import Mapping
 
-    from runtime._http.transport import HTTPTransport
+    from runtime._http.transport import ApiTransport
 
 __all__ = ["Models", "ModelsPager"]
 
@@ -148,7 +148,7 @@ class ModelsPager:
 
     __slots__ = ("_done", "_error", "_fetched", "_params", "_transport")
 
-    def __init__(self, transport: HTTPTransport, params: dict[str, str]) -> None:
+    def __init__(self, transport: ApiTransport, params: dict[str, str]) -> None:
         self._transport = transport
         self._params = params
         self._done = False
@@ -227,7 +227,7 @@ class Models:
         transport: the client's transport.
     """
 
-    def __init__(self, transport: HTTPTransport) -> None:
+    def __init__(self, transport: ApiTransport) -> None:
         self._transport = transport
 
     def list(self, **filters: object) -> ModelsPager:

@@ -3,7 +3,7 @@ and non-streaming responses.
 
 The one job of this module is to map one method call to one HTTP exchange on
 the client's shared
-:class:`~runtime._http.transport.HTTPTransport`, so every call gets the same auth,
+:class:`~runtime._http.transport.ApiTransport`, so every call gets the same auth,
 attribution headers, retry policy and typed errors as ``call_model``. Chat and
 legacy completions, which can stream, live in :mod:`runtime._rest.chat`; the
 paged model catalogue in :mod:`runtime._rest.models`.
@@ -78,7 +78,7 @@ if TYPE_CHECKING:
     import datetime
     import uuid
 
-    from runtime._http.transport import HTTPTransport
+    from runtime._http.transport import ApiTransport
 
 __all__ = [
     "Analytics",
@@ -158,7 +158,7 @@ class ApiKeys:
         transport: the client's transport (auth, retries, error mapping).
     """
 
-    def __init__(self, transport: HTTPTransport) -> None:
+    def __init__(self, transport: ApiTransport) -> None:
         self._transport = transport
 
     async def list(
@@ -367,7 +367,7 @@ class OAuth:
             the authorization page.
     """
 
-    def __init__(self, transport: HTTPTransport) -> None:
+    def __init__(self, transport: ApiTransport) -> None:
         self._transport = transport
 
     async def create_auth_code(
@@ -543,7 +543,7 @@ class CreditsAPI:
         transport: the client's transport.
     """
 
-    def __init__(self, transport: HTTPTransport) -> None:
+    def __init__(self, transport: ApiTransport) -> None:
         self._transport = transport
 
     async def get_credits(self) -> Credits:
@@ -569,7 +569,7 @@ class Analytics:
         transport: the client's transport.
     """
 
-    def __init__(self, transport: HTTPTransport) -> None:
+    def __init__(self, transport: ApiTransport) -> None:
         self._transport = transport
 
     async def get_user_activity(
@@ -650,7 +650,7 @@ class Responses:
         transport: the client's transport.
     """
 
-    def __init__(self, transport: HTTPTransport) -> None:
+    def __init__(self, transport: ApiTransport) -> None:
         self._transport = transport
 
     async def send(self, request: ResponsesRequest | dict[str, Any]) -> Response:

@@ -45,7 +45,7 @@ __all__ = [
     "BUILTIN_MODELS",
     "Conversation",
     "ModelCard",
-    "ToolResult",
+    "ToolOutputSeen",
     "ToolSpec",
     "UsageNumbers",
     "builtin_turn",
@@ -135,7 +135,7 @@ class ToolSpec(msgspec.Struct, frozen=True, kw_only=True):
     parameters: Any = None
 
 
-class ToolResult(msgspec.Struct, frozen=True, kw_only=True):
+class ToolOutputSeen(msgspec.Struct, frozen=True, kw_only=True):
     """A tool output sent back after the last user message."""
 
     call_id: str
@@ -163,8 +163,8 @@ class Conversation(msgspec.Struct, frozen=True, kw_only=True):
     tool_choice: str = "auto"
     forced_tools: tuple[str, ...] | None = None
     parallel_tool_calls: bool = True
-    results: tuple[ToolResult, ...] = ()
-    earlier_results: tuple[ToolResult, ...] = ()
+    results: tuple[ToolOutputSeen, ...] = ()
+    earlier_results: tuple[ToolOutputSeen, ...] = ()
     max_output_tokens: int | None = None
 
 

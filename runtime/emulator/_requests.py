@@ -14,7 +14,7 @@ from typing import Any, Final, TypeVar
 import msgspec
 
 from runtime.emulator._http import HTTPError
-from runtime.emulator._models import Conversation, ToolResult, ToolSpec, count_tokens
+from runtime.emulator._models import Conversation, ToolOutputSeen, ToolSpec, count_tokens
 
 __all__ = [
     "ChatBody",
@@ -101,8 +101,8 @@ def responses_conversation(body: ResponsesBody) -> Conversation:
     items = [{"role": "user", "content": body.input}] if isinstance(body.input, str) else body.input
     last_user = ""
     names: dict[str, str] = {}
-    results: list[ToolResult] = []
-    earlier: list[ToolResult] = []
+    results: list[ToolOutputSeen] = []
+    earlier: list[ToolOutputSeen] = []
     for item in items or ():
         kind = item.get("type")
         if kind in (None, "message"):
@@ -121,7 +121,7 @@ def responses_conversation(body: ResponsesBody) -> Conversation:
             call_id = str(item.get("call_id", ""))
             output = _content_text(item.get("output"))
             texts.append(output)
-            results.append(ToolResult(call_id=call_id, name=names.get(call_id), output=output))
+            results.append(ToolOutputSeen(call_id=call_id, name=names.get(call_id), output=output))
         elif kind == "reasoning":
             texts.append(_content_text(item.get("summary")) + _content_text(item.get("content")))
     tools = tuple(
@@ -148,7 +148,7 @@ def chat_conversation(body: ChatBody) -> Conversation:
     texts: list[str] = []
     last_user = ""
     names: dict[str, str] = {}
-    results: list[ToolResult] = []
+    results: list[ToolOutputSeen] = []
     for message in body.messages:
         role = message.get("role")
         text = _content_text(message.get("content"))
@@ -164,7 +164,7 @@ def chat_conversation(body: ChatBody) -> Conversation:
                     texts.append(name + str(call["function"].get("arguments", "")))
         elif role == "tool":
             call_id = str(message.get("tool_call_id", ""))
-            results.append(ToolResult(call_id=call_id, name=names.get(call_id), output=text))
+            results.append(ToolOutputSeen(call_id=call_id, name=names.get(call_id), output=text))
     tools = tuple(
         ToolSpec(name=str(tool["function"]["name"]), parameters=tool["function"].get("parameters"))
         for tool in body.tools or ()

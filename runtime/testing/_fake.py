@@ -17,7 +17,7 @@ from runtime.testing._turns import FAKE_EPOCH
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Mapping
 
-    from runtime._http.transport import AsyncHTTPTransport
+    from runtime._http.transport import HttpxTransport
     from runtime.emulator._http import EmulatorResponse
     from runtime.emulator._script import Script, Turn
 
@@ -102,7 +102,7 @@ class FakeOpenRouter:
         """Turns not consumed yet (the default queue when ``name`` is ``None``)."""
         return self.emulator.pending_turns(name)
 
-    def http_transport(self) -> AsyncHTTPTransport:
+    def http_transport(self) -> HttpxTransport:
         """An ``httpx`` transport answering from this fake, for ``OpenRouter(http_transport=...)``.
 
         Example::

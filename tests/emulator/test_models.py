@@ -11,7 +11,7 @@ from jsonschema import Draft202012Validator
 from runtime.emulator import Pricing, ToolCall, Turn, TurnUsage, count_tokens, example_arguments
 from runtime.emulator._models import (
     Conversation,
-    ToolResult,
+    ToolOutputSeen,
     ToolSpec,
     builtin_turn,
     chunk_words,
@@ -183,8 +183,8 @@ def test_tool_caller_respects_tool_choice_and_parallel_calls() -> None:
         Conversation(
             tools=tools,
             results=(
-                ToolResult(call_id="c1", name="a", output="42"),
-                ToolResult(call_id="c2", name=None, output="x"),
+                ToolOutputSeen(call_id="c1", name="a", output="42"),
+                ToolOutputSeen(call_id="c2", name=None, output="x"),
             ),
         ),
     )

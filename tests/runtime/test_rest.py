@@ -28,7 +28,7 @@ from runtime._base.errors import (
     RemoteProtocolError,
     ResponseFailedError,
 )
-from runtime._http.transport import NO_RETRY, HTTPTransport
+from runtime._http.transport import NO_RETRY, ApiTransport
 from runtime._protocol.wire import ResponsesRequest
 from runtime._rest.chat import Chat, Completions, EventStream
 from runtime._rest.models import Models
@@ -67,7 +67,7 @@ CHAT_DECODER = msgspec.json.Decoder(ChatStreamChunk)
 class Api:
     """Every namespace over one transport that cannot reach anything."""
 
-    def __init__(self, transport: HTTPTransport) -> None:
+    def __init__(self, transport: ApiTransport) -> None:
         self.api_keys = ApiKeys(transport)
         self.o_auth = OAuth(transport)
         self.models = Models(transport)
@@ -87,7 +87,7 @@ class NoNetwork(httpx.AsyncBaseTransport):
 
 @pytest.fixture
 async def api() -> AsyncIterator[Api]:
-    transport = HTTPTransport(
+    transport = ApiTransport(
         api_key="sk-or-v1-unit-test-key-0000000000",
         base_url="http://127.0.0.1:9/api/v1",
         retry=NO_RETRY,
@@ -749,7 +749,7 @@ async def models_api(pages: Sequence[bytes], seen: list[dict[str, str]]) -> Asyn
             200, content=queue.pop(0), headers={"content-type": "application/json"}
         )
 
-    transport = HTTPTransport(
+    transport = ApiTransport(
         api_key=None,
         base_url="http://models.test/api/v1",
         retry=NO_RETRY,
@@ -846,7 +846,7 @@ async def test_responses_send_accepts_a_struct_and_sends_no_stream_field() -> No
             b'"output":[]}',
         )
 
-    transport = HTTPTransport(
+    transport = ApiTransport(
         api_key=None,
         base_url="http://responses.test/api/v1",
         retry=NO_RETRY,

@@ -34,7 +34,7 @@ from runtime._base.errors import (
     ResponseFailedError,
     TransportError,
 )
-from runtime._http.transport import NO_RETRY, HTTPTransport, RetryConfig
+from runtime._http.transport import NO_RETRY, ApiTransport, RetryConfig
 from runtime._protocol.wire import ResponsesRequest
 from runtime._rest.chat import Chat, Completions, EventStream
 from runtime._rest.models import Models
@@ -59,7 +59,7 @@ USER = [{"role": "user", "content": "one two three four"}]
 class Api:
     """Every REST namespace over one transport (what ``OpenRouter`` will attach)."""
 
-    def __init__(self, transport: HTTPTransport) -> None:
+    def __init__(self, transport: ApiTransport) -> None:
         self.transport = transport
         self.api_keys = ApiKeys(transport)
         self.o_auth = OAuth(transport)
@@ -113,8 +113,8 @@ async def server() -> AsyncIterator[EmulatorServer]:
 
 def _transport(
     server: EmulatorServer, key: str | None, retry: RetryConfig = NO_RETRY
-) -> HTTPTransport:
-    return HTTPTransport(api_key=key, base_url=server.base_url, retry=retry, timeout=BOUND)
+) -> ApiTransport:
+    return ApiTransport(api_key=key, base_url=server.base_url, retry=retry, timeout=BOUND)
 
 
 @pytest.fixture
@@ -635,7 +635,7 @@ async def test_chat_retries_5xx_like_call_model(server: EmulatorServer) -> None:
         def random(self) -> float:
             return 0.0
 
-    transport = HTTPTransport(
+    transport = ApiTransport(
         api_key=server.inference_key,
         base_url=server.base_url,
         retry=RetryConfig(initial_interval=0.0),

@@ -30,7 +30,7 @@ from runtime._base.errors import (
     TransportError,
     TransportTimeout,
 )
-from runtime._http.transport import DEFAULT_RETRY, NO_RETRY, HTTPTransport, RetryConfig
+from runtime._http.transport import DEFAULT_RETRY, NO_RETRY, ApiTransport, RetryConfig
 
 FAKE_KEY = "sk-or-v1-TOPSECRET-0123456789abcdef"
 SEED = 1234
@@ -105,9 +105,9 @@ class Script:
         return [later - earlier for earlier, later in zip(self.times, self.times[1:], strict=False)]
 
 
-def make(script: Script, **kwargs: Any) -> HTTPTransport:
+def make(script: Script, **kwargs: Any) -> ApiTransport:
     kwargs.setdefault("rng", random.Random(SEED))
-    return HTTPTransport(api_key=FAKE_KEY, http_transport=httpx.MockTransport(script), **kwargs)
+    return ApiTransport(api_key=FAKE_KEY, http_transport=httpx.MockTransport(script), **kwargs)
 
 
 def jitters(count: int) -> list[float]:
@@ -115,7 +115,7 @@ def jitters(count: int) -> list[float]:
     return [twin.random() for _ in range(count)]
 
 
-async def request(transport: HTTPTransport, **kwargs: Any) -> None:
+async def request(transport: ApiTransport, **kwargs: Any) -> None:
     with trio.fail_after(7200):
         async with transport:
             response = await transport.request("POST", "/responses", content=b"{}", **kwargs)
@@ -393,11 +393,11 @@ async def test_a_failure_after_the_answer_started_is_never_retried(
     def broken() -> httpx.Response:
         return httpx.Response(200, content=body())
 
-    async def read_stream(transport: HTTPTransport) -> None:
+    async def read_stream(transport: ApiTransport) -> None:
         async with transport.stream("POST", "/responses") as response:
             await response.aread()
 
-    async def read_request(transport: HTTPTransport) -> None:
+    async def read_request(transport: ApiTransport) -> None:
         await transport.request("POST", "/responses")
 
     for read in (read_stream, read_request):

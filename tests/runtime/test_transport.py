@@ -47,8 +47,8 @@ from runtime._base.errors import (
 from runtime._http.transport import (
     DEFAULT_BASE_URL,
     NO_RETRY,
+    ApiTransport,
     HTTPResponse,
-    HTTPTransport,
     StreamingResponse,
 )
 
@@ -87,10 +87,10 @@ class Recorder:
         return self.requests[-1]
 
 
-def make(handler: Handler, **kwargs: Any) -> HTTPTransport:
+def make(handler: Handler, **kwargs: Any) -> ApiTransport:
     kwargs.setdefault("api_key", FAKE_KEY)
     kwargs.setdefault("retry", NO_RETRY)
-    return HTTPTransport(http_transport=httpx.MockTransport(handler), **kwargs)
+    return ApiTransport(http_transport=httpx.MockTransport(handler), **kwargs)
 
 
 class RecordingStream(httpx.AsyncByteStream):
@@ -309,7 +309,7 @@ def test_u01_invalid_environment_base_url_raises(
     """U-01: an invalid OPENROUTER_BASE_URL raises."""
     monkeypatch.setenv("OPENROUTER_BASE_URL", value)
     with pytest.raises(ConfigurationError, match=r"^OPENROUTER_BASE_URL must be an http\(s\) URL"):
-        HTTPTransport(api_key=FAKE_KEY)
+        ApiTransport(api_key=FAKE_KEY)
 
 
 @pytest.mark.parametrize(
@@ -317,7 +317,7 @@ def test_u01_invalid_environment_base_url_raises(
 )
 def test_base_url_with_credentials_query_or_fragment_raises(value: str) -> None:
     with pytest.raises(ConfigurationError, match=r"^base_url must not carry credentials"):
-        HTTPTransport(api_key=FAKE_KEY, base_url=value)
+        ApiTransport(api_key=FAKE_KEY, base_url=value)
 
 
 # --------------------------------------------------------------------------- eager validation
@@ -344,7 +344,7 @@ def test_base_url_with_credentials_query_or_fragment_raises(value: str) -> None:
 def test_invalid_arguments_raise_configuration_error(kwargs: dict[str, Any], pattern: str) -> None:
     kwargs.setdefault("api_key", FAKE_KEY)
     with pytest.raises(ConfigurationError, match=pattern):
-        HTTPTransport(**kwargs)
+        ApiTransport(**kwargs)
 
 
 @pytest.mark.parametrize(
@@ -358,7 +358,7 @@ def test_invalid_arguments_raise_configuration_error(kwargs: dict[str, Any], pat
 )
 def test_invalid_api_key_raises_without_quoting_it(key: str, pattern: str) -> None:
     with pytest.raises(ConfigurationError, match=pattern) as info:
-        HTTPTransport(api_key=key)
+        ApiTransport(api_key=key)
     assert_no_secret(info.value)
 
 
@@ -388,13 +388,12 @@ async def test_invalid_request_arguments_raise_before_any_io(
 
 
 def test_repr_shows_base_url_and_a_redacted_key() -> None:
-    transport = HTTPTransport(api_key=FAKE_KEY)
+    transport = ApiTransport(api_key=FAKE_KEY)
     assert repr(transport) == (
-        "HTTPTransport(base_url='https://openrouter.ai/api/v1', api_key='sk-or-…cdef', "
-        "closed=False)"
+        "ApiTransport(base_url='https://openrouter.ai/api/v1', api_key='sk-or-…cdef', closed=False)"
     )
-    assert repr(HTTPTransport(api_key="short-key")).count("'***'") == 1
-    assert "api_key=None" in repr(HTTPTransport(api_key=None))
+    assert repr(ApiTransport(api_key="short-key")).count("'***'") == 1
+    assert "api_key=None" in repr(ApiTransport(api_key=None))
 
 
 # --------------------------------------------------------------------------- status errors
@@ -418,7 +417,7 @@ STATUS_CLASSES: list[tuple[int, type[APIStatusError]]] = [
 ]
 
 
-async def send(transport: HTTPTransport, *, stream: bool) -> None:
+async def send(transport: ApiTransport, *, stream: bool) -> None:
     if stream:
         async with transport.stream("POST", "/responses", content=b"{}"):
             pytest.fail("the block must not run for an error status")
@@ -814,7 +813,7 @@ async def test_the_api_key_never_appears_in_errors_or_reprs() -> None:
     def break_mid_stream(request: httpx.Request) -> httpx.Response:
         return httpx.Response(200, content=broken_body())
 
-    async def read(transport: HTTPTransport) -> None:
+    async def read(transport: ApiTransport) -> None:
         async with transport.stream("POST", "/responses", content=b"{}") as response:
             assert_no_secret(response)
             await response.aread()
@@ -921,7 +920,7 @@ async def test_loopback_streams_over_real_sockets() -> None:
                 )
             )
             port = listeners[0].socket.getsockname()[1]
-            async with HTTPTransport(
+            async with ApiTransport(
                 api_key=FAKE_KEY, base_url=f"http://127.0.0.1:{port}/api/v1", retry=NO_RETRY
             ) as transport:
                 async with transport.stream("POST", "/hang", content=b"{}") as response:

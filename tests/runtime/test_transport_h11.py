@@ -26,7 +26,7 @@ from hypothesis import given, settings, strategies as st
 
 from runtime._base.errors import ConfigurationError, TransportError
 from runtime._http.h11 import H11Transport, _ChunkedDecoder
-from runtime._http.transport import NO_RETRY, HTTPTransport
+from runtime._http.transport import NO_RETRY, ApiTransport
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -555,10 +555,10 @@ async def test_unsupported_scheme_is_refused() -> None:
 
 
 async def test_runtime_transport_maps_the_failures_to_its_error_tree() -> None:
-    """The default HTTPTransport rides on H11Transport; its mapping boundary still works."""
+    """The default ApiTransport rides on H11Transport; its mapping boundary still works."""
     port = closed_port()
     with trio.fail_after(10):
-        async with HTTPTransport(
+        async with ApiTransport(
             api_key="sk-or-v1-test", base_url=f"http://127.0.0.1:{port}/api/v1", retry=NO_RETRY
         ) as transport:
             with pytest.raises(TransportError, match=r"^GET '/api/v1/models' failed") as info:
