@@ -110,19 +110,19 @@ async def run_session(
     closes the log with it, so every consumer sees every event and then the
     error. Cancellation propagates (after closing the log cleanly).
     """
-    state.status = "running"
+    state.move_to("running")
     try:
         await _loop(spec, state, transport, log)
     except Exception as exc:
         state.error = exc
-        state.status = "failed"
+        state.move_to("failed")
         log.close(exc)
     else:
-        state.status = "done"
+        state.move_to("done")
         log.close()
     finally:
         if not log.closed:  # cancelled
-            state.status = "cancelled"
+            state.move_to("cancelled")
             log.close()
         state.first_response_ready.set()
         state.done.set()
@@ -186,7 +186,7 @@ async def _loop(
         await _hook("on_turn_start", spec.on_turn_start, ctx)
         manual = [c for c in calls if _is_manual(by_name.get(c.name))]
         runnable = [c for c in calls if c not in manual]
-        state.status = "in_tool"
+        state.move_to("in_tool")
         outcomes = await run_tool_round(
             by_name,
             runnable,
@@ -195,7 +195,7 @@ async def _loop(
             round_limit=spec.tool_concurrency,
             default_timeout=spec.tool_timeout,
         )
-        state.status = "running"
+        state.move_to("running")
         state.tool_calls_executed += len(outcomes)
         if spec.tool_errors == "raise":
             _raise_first_tool_error(outcomes)

@@ -14,14 +14,15 @@ from typing import TYPE_CHECKING, Any, Final, Literal, Self, final
 
 import msgspec
 import trio
+from msgspec import UnsetType
 
 from runtime._agent.inputs import check_input, check_request_body, check_tools
+from runtime._agent.request import TurnRequest, request_fields
 from runtime._agent.stop import DEFAULT_STOP
 from runtime._base.errors import ConfigurationError
 from runtime._base.groups import unwrap_lone_exception
 from runtime._client.result import ModelResult
 from runtime._http.transport import DEFAULT_TIMEOUT, ApiTransport, RetryConfig
-from runtime._protocol.wire import ResponsesRequest
 from runtime._rest.chat import Chat, Completions
 from runtime._rest.models import Models
 from runtime._rest.resources import Analytics, ApiKeys, Beta, CreditsAPI, OAuth, Responses
@@ -33,9 +34,19 @@ if TYPE_CHECKING:
     from types import TracebackType
 
     from runtime._agent.params import TurnContext
+    from runtime._agent.request import Dynamic, InputItem
+    from runtime._agent.stop import StopWhen
     from runtime._agent.tools import Tool
     from runtime._http.transport import HTTPTimeout, HttpxTransport
-    from runtime._protocol.wire import Response
+    from runtime._protocol.wire import (
+        CacheControl,
+        DebugConfig,
+        PromptCacheOptions,
+        ReasoningConfig,
+        Response,
+        TextConfig,
+        ToolChoiceFunction,
+    )
     from runtime._run.eventlog import EventLog, Retention
     from runtime._run.status import RunState
 
@@ -43,11 +54,6 @@ __all__ = ["OpenRouter"]
 
 _UNSET: Final = msgspec.UNSET
 _ENCODER: Final = msgspec.json.Encoder()
-
-# The callModel parameters that are request fields (wire names = Python names).
-_REQUEST_FIELDS: Final = tuple(ResponsesRequest.__struct_fields__)
-# Request fields the run manages itself.
-_CLIENT_ONLY: Final = frozenset({"tools", "stream"})
 
 
 @final
@@ -174,47 +180,48 @@ class OpenRouter:
     def call_model(
         self,
         *,
-        model: str | Callable[..., Any] | msgspec.UnsetType = _UNSET,
-        input: Any = _UNSET,
-        instructions: Any = _UNSET,
+        model: Dynamic[str] | UnsetType = _UNSET,
+        input: Dynamic[str | Sequence[InputItem]] | UnsetType = _UNSET,
+        instructions: Dynamic[str | None] | UnsetType = _UNSET,
         tools: Sequence[Tool] = (),
-        stop_when: Any = None,
+        stop_when: StopWhen | None = None,
         allow_final_response: bool | str = True,
-        models: Any = _UNSET,
-        temperature: Any = _UNSET,
-        max_output_tokens: Any = _UNSET,
-        top_p: Any = _UNSET,
-        top_k: Any = _UNSET,
-        top_logprobs: Any = _UNSET,
-        frequency_penalty: Any = _UNSET,
-        presence_penalty: Any = _UNSET,
-        text: Any = _UNSET,
-        provider: Any = _UNSET,
-        reasoning: Any = _UNSET,
-        metadata: Any = _UNSET,
-        tool_choice: Any = _UNSET,
-        parallel_tool_calls: Any = _UNSET,
-        max_tool_calls: Any = _UNSET,
-        stop_server_tools_when: Any = _UNSET,
-        prompt_cache_key: Any = _UNSET,
-        prompt_cache_options: Any = _UNSET,
-        cache_control: Any = _UNSET,
-        include: Any = _UNSET,
-        user: Any = _UNSET,
-        safety_identifier: Any = _UNSET,
-        session_id: Any = _UNSET,
-        plugins: Any = _UNSET,
-        modalities: Any = _UNSET,
-        image_config: Any = _UNSET,
-        prompt: Any = _UNSET,
-        service_tier: Any = _UNSET,
-        truncation: Any = _UNSET,
-        route: Any = _UNSET,
-        trace: Any = _UNSET,
-        debug: Any = _UNSET,
-        background: Any = _UNSET,
-        store: Any = _UNSET,
-        previous_response_id: Any = _UNSET,
+        models: Dynamic[list[str]] | UnsetType = _UNSET,
+        temperature: Dynamic[float | None] | UnsetType = _UNSET,
+        max_output_tokens: Dynamic[int | None] | UnsetType = _UNSET,
+        top_p: Dynamic[float | None] | UnsetType = _UNSET,
+        top_k: Dynamic[int] | UnsetType = _UNSET,
+        top_logprobs: Dynamic[int | None] | UnsetType = _UNSET,
+        frequency_penalty: Dynamic[float | None] | UnsetType = _UNSET,
+        presence_penalty: Dynamic[float | None] | UnsetType = _UNSET,
+        text: Dynamic[TextConfig | dict[str, Any]] | UnsetType = _UNSET,
+        provider: Dynamic[dict[str, Any] | None] | UnsetType = _UNSET,
+        reasoning: Dynamic[ReasoningConfig | dict[str, Any] | None] | UnsetType = _UNSET,
+        metadata: Dynamic[dict[str, str] | None] | UnsetType = _UNSET,
+        tool_choice: Dynamic[str | ToolChoiceFunction | dict[str, Any]] | UnsetType = _UNSET,
+        parallel_tool_calls: Dynamic[bool | None] | UnsetType = _UNSET,
+        max_tool_calls: Dynamic[int | None] | UnsetType = _UNSET,
+        stop_server_tools_when: Dynamic[list[dict[str, Any]]] | UnsetType = _UNSET,
+        prompt_cache_key: Dynamic[str | None] | UnsetType = _UNSET,
+        prompt_cache_options: Dynamic[PromptCacheOptions | dict[str, Any] | None]
+        | UnsetType = _UNSET,
+        cache_control: Dynamic[CacheControl | dict[str, Any]] | UnsetType = _UNSET,
+        include: Dynamic[list[str] | None] | UnsetType = _UNSET,
+        user: Dynamic[str] | UnsetType = _UNSET,
+        safety_identifier: Dynamic[str | None] | UnsetType = _UNSET,
+        session_id: Dynamic[str] | UnsetType = _UNSET,
+        plugins: Dynamic[list[dict[str, Any]]] | UnsetType = _UNSET,
+        modalities: Dynamic[list[str]] | UnsetType = _UNSET,
+        image_config: Dynamic[dict[str, Any]] | UnsetType = _UNSET,
+        prompt: Dynamic[dict[str, Any] | None] | UnsetType = _UNSET,
+        service_tier: Dynamic[str | None] | UnsetType = _UNSET,
+        truncation: Dynamic[str | None] | UnsetType = _UNSET,
+        route: Dynamic[str | None] | UnsetType = _UNSET,
+        trace: Dynamic[dict[str, Any]] | UnsetType = _UNSET,
+        debug: Dynamic[DebugConfig | dict[str, Any]] | UnsetType = _UNSET,
+        background: Dynamic[bool | None] | UnsetType = _UNSET,
+        store: Dynamic[bool] | UnsetType = _UNSET,
+        previous_response_id: Dynamic[str | None] | UnsetType = _UNSET,
         retention: Retention | None = None,
         retry: RetryConfig | None = None,
         headers: Mapping[str, str] | None = None,
@@ -256,14 +263,47 @@ class OpenRouter:
         Returns:
             A ``ModelResult``; the run starts on its first use.
         """
-        params = dict(locals())
-        request: dict[str, Any] = {}
-        for name in _REQUEST_FIELDS:
-            if name in _CLIENT_ONLY:
-                continue
-            value = params.get(name, _UNSET)
-            if value is not _UNSET:
-                request[name] = value
+        typed = TurnRequest(
+            model=model,
+            models=models,
+            input=input,
+            instructions=instructions,
+            tool_choice=tool_choice,
+            parallel_tool_calls=parallel_tool_calls,
+            max_tool_calls=max_tool_calls,
+            stop_server_tools_when=stop_server_tools_when,
+            max_output_tokens=max_output_tokens,
+            temperature=temperature,
+            top_p=top_p,
+            top_k=top_k,
+            top_logprobs=top_logprobs,
+            frequency_penalty=frequency_penalty,
+            presence_penalty=presence_penalty,
+            reasoning=reasoning,
+            include=include,
+            text=text,
+            modalities=modalities,
+            image_config=image_config,
+            metadata=metadata,
+            user=user,
+            safety_identifier=safety_identifier,
+            session_id=session_id,
+            prompt_cache_key=prompt_cache_key,
+            prompt_cache_options=prompt_cache_options,
+            cache_control=cache_control,
+            prompt=prompt,
+            service_tier=service_tier,
+            truncation=truncation,
+            provider=provider,
+            plugins=plugins,
+            route=route,
+            trace=trace,
+            debug=debug,
+            store=store,
+            previous_response_id=previous_response_id,
+            background=background,
+        )
+        request = request_fields(typed)
         if "input" in request:
             request["input"] = check_input(request["input"])
         _check_static(request)

@@ -69,6 +69,7 @@ import trio
 from runtime._base.errors import ConfigurationError
 from runtime._run.eventlog import EventLog, Ring
 from runtime._run.registry import RegistryUpdate
+from runtime._run.status import FINISHED
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Awaitable, Callable
@@ -76,7 +77,7 @@ if TYPE_CHECKING:
     from runtime._client.client import OpenRouter
     from runtime._client.result import ModelResult
     from runtime._run.eventlog import Cursor
-    from runtime._run.status import RunSnapshot
+    from runtime._run.status import RunSnapshot, RunStatus
 
 __all__ = [
     "DEFAULT_HISTORY",
@@ -95,8 +96,6 @@ DEFAULT_UPDATE_INTERVAL: Final = 0.25
 
 DEFAULT_UPDATE_BUFFER: Final = 4096
 """Registry updates retained for watchers (a ``Ring``); a slower watcher re-lists."""
-
-_FINISHED: Final = frozenset({"done", "failed", "cancelled"})
 
 
 class PoolStatistics(msgspec.Struct, frozen=True, kw_only=True):
@@ -152,7 +151,7 @@ class _PooledRun:
         self.run_id = result.id
         self._fn: Callable[[], Awaitable[None]] | None = None
         self.stage: Literal["queued", "running", "finished"] = "queued"
-        self.status = "queued"  # the final status, once finished
+        self.status: RunStatus = "queued"  # the final status, once finished
         self.scope = trio.CancelScope()  # cancels the wait for admission
         self.admitted = trio.Event()  # set (synchronously) when it gets a token
         self.ran = False  # whether its task function was called
@@ -468,7 +467,7 @@ class SessionPool:
             run.abandon()  # Rule 3: nothing was sent; end it as cancelled
         run.stage = "finished"
         snap = run.result.snapshot()
-        status = snap.status if snap.status in _FINISHED else "failed"
+        status = snap.status if snap.status in FINISHED else "failed"
         run.status = status
         self._counts[status] += 1
         usage = snap.usage

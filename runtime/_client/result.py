@@ -288,7 +288,7 @@ class ModelResult:
     def _abandon(self) -> None:
         """End a run whose task never ran, exactly as a cancel before start does."""
         self._cancel_scope.cancel()
-        self._state.status = "cancelled"
+        self._state.move_to("cancelled")
         if not self._log.closed:
             self._log.close()
         self._state.first_response_ready.set()
@@ -297,7 +297,7 @@ class ModelResult:
     def _fail(self, exc: Exception) -> None:
         """Record a failure that escaped the runner, as the runner records one."""
         self._state.error = exc
-        self._state.status = "failed"
+        self._state.move_to("failed")
         if not self._log.closed:
             self._log.close(exc)
         self._state.first_response_ready.set()
@@ -312,7 +312,7 @@ class ModelResult:
         with self._cancel_scope:
             await self._runner(self._spec, self._state, self._log)
         if self._cancel_scope.cancelled_caught and not self._log.closed:
-            self._state.status = "cancelled"
+            self._state.move_to("cancelled")
             self._log.close()
 
     async def __aenter__(self) -> Self:

@@ -7,7 +7,7 @@ run goes, so they survive any retention policy of the event log.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, Literal, TypeAlias
 
 import msgspec
 import trio
@@ -17,7 +17,37 @@ if TYPE_CHECKING:
     from runtime._agent.tools import Tool
     from runtime._protocol.wire import ParsedToolCall, Response, Usage
 
-__all__ = ["DEFAULT_FINAL_RESPONSE_DIRECTIVE", "RunSnapshot", "RunSpec", "RunState", "RunUsage"]
+__all__ = [
+    "DEFAULT_FINAL_RESPONSE_DIRECTIVE",
+    "FINISHED",
+    "TRANSITIONS",
+    "RunSnapshot",
+    "RunSpec",
+    "RunState",
+    "RunStatus",
+    "RunUsage",
+]
+
+RunStatus: TypeAlias = Literal[
+    "pending", "queued", "running", "in_tool", "done", "failed", "cancelled"
+]
+"""Where a run is: ``pending`` (not started), ``queued`` (waiting for a pool's admission),
+``running`` (a model call), ``in_tool`` (a tool round), then one of the terminal
+``done``, ``failed``, ``cancelled``."""
+
+TRANSITIONS: Final[dict[RunStatus, frozenset[RunStatus]]] = {
+    "pending": frozenset({"queued", "running", "failed", "cancelled"}),
+    "queued": frozenset({"running", "failed", "cancelled"}),
+    "running": frozenset({"in_tool", "done", "failed", "cancelled"}),
+    "in_tool": frozenset({"running", "done", "failed", "cancelled"}),
+    "done": frozenset(),
+    "failed": frozenset(),
+    "cancelled": frozenset(),
+}
+"""The one table of allowed status changes; :meth:`RunState.move_to` enforces it."""
+
+FINISHED: Final[frozenset[RunStatus]] = frozenset(s for s, nxt in TRANSITIONS.items() if not nxt)
+"""The terminal statuses: no transition leaves them."""
 
 DEFAULT_FINAL_RESPONSE_DIRECTIVE: Final = (
     "The tool-call budget for this conversation is used up. Using the information above, "
@@ -92,7 +122,7 @@ class RunState:
     """
 
     def __init__(self) -> None:
-        self.status: str = "pending"
+        self._status: RunStatus = "pending"
         self.turn: int = 0
         self.usage = RunUsage()
         self.first_response: Response | None = None
@@ -105,17 +135,30 @@ class RunState:
         self.error: BaseException | None = None
         self.done = trio.Event()
 
+    @property
+    def status(self) -> RunStatus:
+        return self._status
+
+    def move_to(self, status: RunStatus) -> None:
+        """Change the status along :data:`TRANSITIONS`.
+
+        Raises:
+            RuntimeError: the change is not in the table (a bug in the runtime).
+        """
+        if status != self._status and status not in TRANSITIONS[self._status]:
+            raise RuntimeError(f"a run cannot go from {self._status!r} to {status!r}")
+        self._status = status
+
 
 class RunSnapshot(msgspec.Struct, frozen=True, kw_only=True):
     """A point-in-time view of one run, for registries and dashboards.
 
-    ``status`` is one of ``pending`` (not started), ``running``, ``in_tool``,
-    ``done``, ``failed``, ``cancelled``. ``error`` is the repr of the failure.
+    ``status`` is a :data:`RunStatus`. ``error`` is the repr of the failure.
     """
 
     id: str
     model: str | None
-    status: str
+    status: RunStatus
     turn: int
     usage: RunUsage
     tool_calls_executed: int

@@ -58,7 +58,7 @@ from runtime._protocol.events import (
 )
 from runtime._run.eventlog import EventLog, Retention, Ring
 from runtime._run.registry import RegistryUpdate
-from runtime._run.status import RunSnapshot, RunUsage
+from runtime._run.status import RunSnapshot, RunStatus, RunUsage
 from runtime.testing import FakeOpenRouter
 
 if TYPE_CHECKING:
@@ -73,7 +73,7 @@ class FakeRegistry:
 
     def __init__(self, *, update_buffer: int = 1024) -> None:
         self.logs: dict[str, EventLog[Any]] = {}
-        self.status: dict[str, str] = {}
+        self.status: dict[str, RunStatus] = {}
         self.updates: EventLog[RegistryUpdate] = EventLog(retention=Ring(update_buffer))
 
     def add(self, run_id: str, retention: Retention | None = None) -> EventLog[Any]:
