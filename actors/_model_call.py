@@ -43,7 +43,8 @@ from runtime._protocol.wire import Response, decode_response
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
-    from runtime._http.transport import ApiTransport, RetryConfig
+    from runtime._http.retry import RetryConfig
+    from runtime._http.transport import ApiTransport
     from runtime._run.eventlog import EventLog
 
 __all__ = ["TurnOutcome", "stream_model_call"]

@@ -68,7 +68,8 @@ from runtime._run.status import DEFAULT_FINAL_RESPONSE_DIRECTIVE
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping, Sequence
 
-    from runtime._http.transport import ApiTransport, RetryConfig
+    from runtime._http.retry import RetryConfig
+    from runtime._http.transport import ApiTransport
     from runtime._run.eventlog import EventLog
     from runtime._run.status import RunSpec, RunState
 

@@ -36,7 +36,7 @@ import trio
 
 from runtime._client.client import OpenRouter
 from runtime._client.pool import open_session_pool
-from runtime._http.transport import RetryConfig
+from runtime._http.retry import RetryConfig
 from runtime.emulator import open_emulator
 from runtime.testing import FakeOpenRouter
 

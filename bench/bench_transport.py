@@ -29,7 +29,8 @@ from typing import TYPE_CHECKING
 import httpx
 import trio
 
-from runtime._http.transport import NO_RETRY, ApiTransport
+from runtime._http.retry import NO_RETRY
+from runtime._http.transport import ApiTransport
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Awaitable, Callable

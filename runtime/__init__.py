@@ -72,7 +72,7 @@ from runtime._client.result import (
     ModelResult,
     ResultStream,
 )
-from runtime._http.transport import (
+from runtime._http.retry import (
     NO_RETRY,
     RetryConfig,
 )

@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from runtime._http.h11 import _ChunkedDecoder
+from runtime._http.chunked import _ChunkedDecoder
 from runtime._protocol.events import (
     FunctionCallArgumentsDelta,
     OutputTextDelta,

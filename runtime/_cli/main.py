@@ -58,7 +58,7 @@ from runtime._base.errors import AgentError, AuthenticationError, TransportError
 from runtime._base.groups import leaves
 from runtime._client.client import OpenRouter
 from runtime._client.pool import SessionPool, open_session_pool
-from runtime._http.transport import RetryConfig
+from runtime._http.retry import RetryConfig
 from runtime._protocol.events import (
     OutputItemDone,
     OutputTextDelta,

@@ -22,7 +22,8 @@ from runtime._agent.stop import DEFAULT_STOP
 from runtime._base.errors import ConfigurationError
 from runtime._base.groups import unwrap_lone_exception
 from runtime._client.result import ModelResult
-from runtime._http.transport import DEFAULT_TIMEOUT, ApiTransport, RetryConfig
+from runtime._http.retry import RetryConfig
+from runtime._http.transport import DEFAULT_TIMEOUT, ApiTransport
 from runtime._rest.chat import Chat, Completions
 from runtime._rest.models import Models
 from runtime._rest.resources import Analytics, ApiKeys, Beta, CreditsAPI, OAuth, Responses

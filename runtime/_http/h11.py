@@ -61,10 +61,7 @@ HTTP/2, ``Expect: 100-continue`` and protocol upgrades (a ``101`` answer is a
 from __future__ import annotations
 
 import collections
-import re
-import select
 import ssl
-from itertools import repeat
 from typing import TYPE_CHECKING, Any, Final, Self, final
 
 import h11
@@ -73,34 +70,24 @@ import msgspec
 import trio
 
 from runtime._base.errors import ConfigurationError
+from runtime._http.connection import (
+    _CHUNKED,
+    _LENGTH,
+    _UNTIL_CLOSE,
+    READ_SIZE,
+    Origin,
+    _Body,
+    _Connection,
+)
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator
     from types import TracebackType
 
-__all__ = ["READ_SIZE", "H11Transport", "H11TransportStatistics"]
-
-READ_SIZE: Final = 65536
-"""Bytes asked of the socket per read (what one body chunk can grow to)."""
+__all__ = ["H11Transport", "H11TransportStatistics"]
 
 _WRITE_BUFFER: Final = 65536  # request bytes gathered before one send_all
-_MAX_SIZE_LINE: Final = 4096  # longest chunk-size line (with extensions) accepted
-_MAX_TRAILERS: Final = 65536  # longest trailer section accepted
-_CRLF: Final = b"\r\n"
-_HEX_DIGITS: Final = b"0123456789abcdefABCDEF"
-_FAST_PATH_MIN: Final = 1024  # bytes of whole chunks worth one split (see _feed_whole_chunks)
-# RFC 9112 §7.1: chunk-size [ chunk-ext ]. 16 hex digits is more than any body.
-_SIZE_LINE: Final = re.compile(rb"([0-9A-Fa-f]{1,16})[ \t]*(?:;[^\r\n]*)?")
 _NO_BODY_STATUS: Final = frozenset({204, 304})
 _DEFAULT_PORTS: Final = {b"http": 80, b"https": 443}
-
-# Body-reader states of _ChunkedDecoder beyond "n bytes of chunk data left".
-_SIZE: Final = 0  # expecting a chunk-size line
-_DATA_END: Final = -1  # expecting the CRLF after a chunk's data
-_TRAILERS: Final = -2  # inside the trailer section after the last chunk
-_DONE: Final = -3  # the body is complete
-
-Origin = tuple[bytes, bytes, int]
 
 
 class H11TransportStatistics(msgspec.Struct, frozen=True, kw_only=True):
@@ -121,203 +108,7 @@ class H11TransportStatistics(msgspec.Struct, frozen=True, kw_only=True):
     opened: int
 
 
-# --------------------------------------------------------------------------- chunked bodies
-
-
-@final
-class _ChunkedDecoder:
-    """Sans-io decoder of a ``Transfer-Encoding: chunked`` body (RFC 9112 §7.1).
-
-    :meth:`feed` takes the next bytes, split anywhere, and returns the chunk
-    payloads they completed or continued, joined into one ``bytes``. After the
-    last chunk and the trailer section, :attr:`done` is true and
-    :attr:`extra` holds whatever followed the body.
-    """
-
-    __slots__ = ("_state", "_tail", "extra")
-
-    def __init__(self) -> None:
-        # > 0: bytes of chunk data still to come; else one of the states above.
-        self._state = _SIZE
-        self._tail = b""  # an incomplete size line, CRLF or trailer section
-        self.extra = b""
-
-    @property
-    def done(self) -> bool:
-        """Whether the terminating chunk and the trailers have been read."""
-        return self._state == _DONE
-
-    def feed(self, data: bytes) -> bytes:
-        """Decode the next bytes of the body; return the payload bytes they carried.
-
-        Raises:
-            httpx.RemoteProtocolError: the framing is broken (no ``request`` set;
-                the caller attaches it).
-        """
-        state = self._state
-        if state == _DONE:
-            self.extra += data
-            return b""
-        if self._tail:
-            data = self._tail + data
-            self._tail = b""
-        parts: list[bytes] = []
-        append = parts.append
-        find = data.find
-        n = len(data)
-        pos = 0
-        while pos < n:
-            if state > 0:  # inside a chunk's data
-                end = pos + state
-                if end > n:
-                    append(data[pos:] if pos else data)
-                    state = end - n
-                    pos = n
-                    break
-                append(data[pos:end])
-                pos = end
-                state = _DATA_END
-            if state == _DATA_END:
-                if n - pos < 2:
-                    break
-                if not data.startswith(_CRLF, pos):
-                    raise httpx.RemoteProtocolError(
-                        f"Malformed chunked body: expected CRLF after chunk data, "
-                        f"got {data[pos : pos + 2]!r}."
-                    )
-                pos += 2
-                state = _SIZE
-            if state == _SIZE:
-                if n - pos >= _FAST_PATH_MIN:
-                    data = self._feed_whole_chunks(data[pos:] if pos else data, parts)
-                    find = data.find
-                    n = len(data)
-                    pos = 0
-                # The exact loop: whole chunks in the buffer, one find and one
-                # regex match each.
-                while True:
-                    eol = find(_CRLF, pos)
-                    if eol == -1:
-                        if n - pos > _MAX_SIZE_LINE:
-                            raise httpx.RemoteProtocolError(
-                                "Malformed chunked body: chunk-size line too long."
-                            )
-                        self._tail = data[pos:]
-                        self._state = state
-                        return b"".join(parts)
-                    match = _SIZE_LINE.fullmatch(data, pos, eol)
-                    if match is None:
-                        raise httpx.RemoteProtocolError(
-                            f"Malformed chunked body: bad chunk-size line {data[pos:eol][:40]!r}."
-                        )
-                    size = int(match[1], 16)
-                    start = eol + 2
-                    if size == 0:
-                        pos = start
-                        state = _TRAILERS
-                        break
-                    end = start + size
-                    if end + 2 > n:  # this chunk continues in the next read
-                        pos = start
-                        state = size
-                        break
-                    if not data.startswith(_CRLF, end):
-                        raise httpx.RemoteProtocolError(
-                            f"Malformed chunked body: expected CRLF after chunk data, "
-                            f"got {data[end : end + 2]!r}."
-                        )
-                    append(data[start:end])
-                    pos = end + 2
-                    if pos == n:
-                        break
-            if state == _TRAILERS:
-                # Trailer fields are read and dropped; an empty line ends them.
-                while True:
-                    eol = find(_CRLF, pos)
-                    if eol == -1:
-                        if n - pos > _MAX_TRAILERS:
-                            raise httpx.RemoteProtocolError(
-                                "Malformed chunked body: trailer section too long."
-                            )
-                        self._tail = data[pos:]
-                        self._state = state
-                        return b"".join(parts)
-                    if eol == pos:
-                        self._state = _DONE
-                        self.extra = data[eol + 2 :]
-                        return b"".join(parts)
-                    pos = eol + 2
-        self._state = state
-        if pos < n:
-            self._tail = data[pos:]
-        return parts[0] if len(parts) == 1 else b"".join(parts)
-
-    @staticmethod
-    def _feed_whole_chunks(data: bytes, parts: list[bytes]) -> bytes:
-        """The fast path: decode the run of whole chunks ``data`` starts with at C speed.
-
-        One ``split`` on CRLF gives size line, payload, size line, payload...;
-        the pairs followed by more input are accepted only if every size line
-        is 1-16 hex digits, no size is 0 (the last chunk) and every payload has
-        exactly its announced length (a payload containing CRLF fails that).
-        Then their payloads are joined into ``parts`` and the rest of ``data``
-        is returned for the exact loop; otherwise ``data`` is returned whole.
-        """
-        pieces = data.split(_CRLF)
-        pairs = (len(pieces) - 2) // 2
-        if pairs < 2:
-            return data
-        sizes = pieces[0 : 2 * pairs : 2]
-        payloads = pieces[1 : 2 * pairs : 2]
-        size_bytes = b"".join(sizes)
-        lengths = list(map(len, payloads))
-        if (
-            size_bytes.translate(None, _HEX_DIGITS)
-            or not 0 < min(map(len, sizes)) <= max(map(len, sizes)) <= 16
-            or 0 in lengths
-            or list(map(int, sizes, repeat(16))) != lengths
-        ):
-            return data
-        parts.append(b"".join(payloads))
-        return data[4 * pairs + len(size_bytes) + sum(lengths) :]
-
-
-# --------------------------------------------------------------------------- connections
-
-
-@final
-class _Connection:
-    """One pooled socket: its stream, the raw socket (for sync close), its origin."""
-
-    __slots__ = ("idle_since", "origin", "sock", "stream")
-
-    def __init__(
-        self, stream: trio.abc.Stream, sock: trio.socket.SocketType, origin: Origin
-    ) -> None:
-        self.stream = stream
-        self.sock = sock
-        self.origin = origin
-        self.idle_since = 0.0
-
-    def close(self) -> None:
-        # Synchronous and I/O-free (no TLS close_notify): a task blocked on the
-        # socket gets trio.ClosedResourceError.
-        self.sock.close()
-
-    def looks_dead(self) -> bool:
-        """Whether an idle connection was closed by the server (or got stray bytes)."""
-        fd = self.sock.fileno()
-        if fd < 0:
-            return True
-        try:
-            if hasattr(select, "poll"):  # select() cannot watch descriptors >= 1024
-                poller = select.poll()
-                poller.register(fd, select.POLLIN)
-                return bool(poller.poll(0))
-            readable, _, _ = select.select([fd], [], [], 0)  # pragma: no cover - Windows
-        except (OSError, ValueError):  # pragma: no cover - a descriptor closed under us
-            return True
-        return bool(readable)  # pragma: no cover - Windows
+# --------------------------------------------------------------------------- waiters
 
 
 _CLOSED: Final = object()  # what a waiter gets when the transport closes
@@ -338,162 +129,6 @@ class _Waiter:
         self.done = True
         self.result = result
         self.event.set()
-
-
-# --------------------------------------------------------------------------- the body
-
-
-_CHUNKED: Final = 1
-_LENGTH: Final = 2
-_UNTIL_CLOSE: Final = 3
-
-
-@final
-class _Body(httpx.AsyncByteStream):
-    """A response body read in bulk from its connection (see the module docstring)."""
-
-    __slots__ = (
-        "_aborted",
-        "_chunked",
-        "_conn",
-        "_finished",
-        "_framing",
-        "_keep_alive",
-        "_left",
-        "_pending",
-        "_read_timeout",
-        "_request",
-        "_transport",
-    )
-
-    def __init__(
-        self,
-        transport: H11Transport,
-        conn: _Connection,
-        request: httpx.Request,
-        framing: int,
-        length: int,
-        pending: bytes,
-        read_timeout: float | None,
-        keep_alive: bool,
-    ) -> None:
-        self._transport = transport
-        self._conn: _Connection | None = conn
-        self._request = request
-        self._framing = framing
-        self._left = length  # _LENGTH: body bytes still to come
-        self._chunked = _ChunkedDecoder() if framing == _CHUNKED else None
-        self._pending = pending  # bytes read past the head, not yet decoded
-        self._read_timeout = read_timeout
-        self._keep_alive = keep_alive
-        self._finished = False
-        self._aborted = False
-        if framing == _LENGTH and length == 0:
-            self._finish(pending)
-
-    def __aiter__(self) -> AsyncIterator[bytes]:
-        return self
-
-    async def __anext__(self) -> bytes:
-        while True:
-            if self._finished:
-                if self._aborted:
-                    raise httpx.ReadError(
-                        "The response body was closed before it was complete.",
-                        request=self._request,
-                    )
-                raise StopAsyncIteration
-            data = self._pending
-            if data:
-                self._pending = b""
-            else:
-                data = await self._read()
-            out = self._decode(data)
-            if out:
-                return out
-
-    async def _read(self) -> bytes:
-        conn = self._conn
-        assert conn is not None
-        timeout = self._read_timeout
-        data = None
-        try:
-            if timeout is None:
-                data = await conn.stream.receive_some(READ_SIZE)
-            else:
-                with trio.move_on_after(timeout):
-                    data = await conn.stream.receive_some(READ_SIZE)
-        except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as exc:
-            self._abort()
-            raise httpx.ReadError(
-                f"The connection failed while reading the response body: {exc!r}.",
-                request=self._request,
-            ) from exc
-        except BaseException:  # Cancelled, KeyboardInterrupt: the body is unusable now
-            self._abort()
-            raise
-        if data is None:
-            self._abort()
-            raise httpx.ReadTimeout(
-                "Timed out while reading the response body.", request=self._request
-            )
-        if not data:
-            if self._framing == _UNTIL_CLOSE:
-                self._keep_alive = False
-                self._finish(b"")
-                return b""
-            self._abort()
-            raise httpx.RemoteProtocolError(
-                "peer closed connection without sending complete message body: "
-                + ("incomplete chunked read" if self._framing == _CHUNKED else "incomplete read"),
-                request=self._request,
-            )
-        return bytes(data)
-
-    def _decode(self, data: bytes) -> bytes:
-        chunked = self._chunked
-        if chunked is not None:
-            try:
-                out = chunked.feed(data)
-            except httpx.RemoteProtocolError as exc:
-                self._abort()
-                exc.request = self._request
-                raise
-            if chunked.done:
-                self._finish(chunked.extra)
-            return out
-        if self._framing == _LENGTH:
-            left = self._left
-            if len(data) >= left:
-                out = data[:left] if len(data) > left else data
-                self._left = 0
-                self._finish(data[left:])
-                return out
-            self._left = left - len(data)
-        return data
-
-    def _finish(self, extra: bytes) -> None:
-        """The body is complete: return the connection (reusable or not)."""
-        self._finished = True
-        conn = self._conn
-        if conn is not None:
-            self._conn = None
-            self._transport._release(conn, reusable=self._keep_alive and not extra)
-
-    def _abort(self) -> None:
-        """The body is broken or abandoned: discard the connection."""
-        self._finished = True
-        self._aborted = True
-        conn = self._conn
-        if conn is not None:
-            self._conn = None
-            self._transport._release(conn, reusable=False)
-
-    async def aclose(self) -> None:
-        """Stop reading: a body not read to its end discards its connection."""
-        if not self._finished:
-            self._abort()
-        await trio.lowlevel.checkpoint()
 
 
 # --------------------------------------------------------------------------- the transport

@@ -111,7 +111,7 @@ class FakeOpenRouter:
             async with OpenRouter(fake.inference_key, http_transport=fake.http_transport()) as c:
                 ...
         """
-        from runtime._http.transport import InProcessTransport
+        from runtime._http.inprocess import InProcessTransport
 
         return InProcessTransport(self.handle)
 

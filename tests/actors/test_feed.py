@@ -49,7 +49,7 @@ from actors._feed.server import (
 from runtime._base.errors import ConfigurationError
 from runtime._client.client import OpenRouter
 from runtime._client.pool import open_session_pool
-from runtime._http.transport import RetryConfig
+from runtime._http.retry import RetryConfig
 from runtime._protocol.events import (
     OutputTextDelta,
     ToolPreliminaryResult,

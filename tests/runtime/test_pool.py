@@ -22,7 +22,7 @@ from runtime._agent.tools import function_tool
 from runtime._base.errors import ConfigurationError, InternalServerError, RunCancelled
 from runtime._client.client import OpenRouter
 from runtime._client.pool import SessionPool, open_session_pool
-from runtime._http.transport import RetryConfig
+from runtime._http.retry import RetryConfig
 from runtime.testing import FakeOpenRouter
 
 if TYPE_CHECKING:

@@ -28,7 +28,8 @@ from runtime._base.errors import (
     RemoteProtocolError,
     ResponseFailedError,
 )
-from runtime._http.transport import NO_RETRY, ApiTransport
+from runtime._http.retry import NO_RETRY
+from runtime._http.transport import ApiTransport
 from runtime._protocol.wire import ResponsesRequest
 from runtime._rest.chat import Chat, Completions, EventStream
 from runtime._rest.models import Models

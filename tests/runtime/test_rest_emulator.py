@@ -34,7 +34,8 @@ from runtime._base.errors import (
     ResponseFailedError,
     TransportError,
 )
-from runtime._http.transport import NO_RETRY, ApiTransport, RetryConfig
+from runtime._http.retry import NO_RETRY, RetryConfig
+from runtime._http.transport import ApiTransport
 from runtime._protocol.wire import ResponsesRequest
 from runtime._rest.chat import Chat, Completions, EventStream
 from runtime._rest.models import Models

@@ -30,7 +30,8 @@ from runtime._base.errors import (
     TransportError,
     TransportTimeout,
 )
-from runtime._http.transport import DEFAULT_RETRY, NO_RETRY, ApiTransport, RetryConfig
+from runtime._http.retry import DEFAULT_RETRY, NO_RETRY, RetryConfig
+from runtime._http.transport import ApiTransport
 
 FAKE_KEY = "sk-or-v1-TOPSECRET-0123456789abcdef"
 SEED = 1234

@@ -44,13 +44,9 @@ from runtime._base.errors import (
     TransportTimeout,
     UnprocessableEntityError,
 )
-from runtime._http.transport import (
-    DEFAULT_BASE_URL,
-    NO_RETRY,
-    ApiTransport,
-    HTTPResponse,
-    StreamingResponse,
-)
+from runtime._http.responses import HTTPResponse, StreamingResponse
+from runtime._http.retry import NO_RETRY
+from runtime._http.transport import DEFAULT_BASE_URL, ApiTransport
 
 SECRET = "TOPSECRET"
 FAKE_KEY = f"sk-or-v1-{SECRET}-0123456789abcdef"

@@ -25,8 +25,10 @@ import trio.testing
 from hypothesis import given, settings, strategies as st
 
 from runtime._base.errors import ConfigurationError, TransportError
-from runtime._http.h11 import H11Transport, _ChunkedDecoder
-from runtime._http.transport import NO_RETRY, ApiTransport
+from runtime._http.chunked import _ChunkedDecoder
+from runtime._http.h11 import H11Transport
+from runtime._http.retry import NO_RETRY
+from runtime._http.transport import ApiTransport
 
 if TYPE_CHECKING:
     from pathlib import Path
