@@ -40,6 +40,7 @@ import msgspec
 from actors._model_call import TurnOutcome, stream_model_call
 from actors._tool_call import run_tool_round
 from runtime._agent.inputs import check_request_body
+from runtime._agent.outcomes import ToolOutcome, output_for_model
 from runtime._agent.params import (
     TurnContext,
     apply_next_turn_params,
@@ -47,7 +48,7 @@ from runtime._agent.params import (
     resolve_dynamic_params,
 )
 from runtime._agent.stop import StepResult, is_stop_condition_met
-from runtime._agent.tools import Tool, ToolOutcome, output_for_model
+from runtime._agent.tools import Tool
 from runtime._base.errors import RunError, ToolError
 from runtime._protocol.events import (
     ToolCallOutput,

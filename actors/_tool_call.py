@@ -6,7 +6,7 @@ Rules:
    that are not valid JSON or do not match the input schema, an output or event
    that does not match its schema, a generator that yields nothing, a result
    that cannot be encoded as JSON, an unknown tool name, a manual tool and a
-   timeout all become a :class:`~runtime._agent.tools.ToolOutcome` with ``error``
+   timeout all become a :class:`~runtime._agent.outcomes.ToolOutcome` with ``error``
    set, which the model reads as ``{"error": message}``.
 2. **Cancellation is not a failure.** ``trio.Cancelled`` (and any other
    ``BaseException``) is never caught: the tool's ``finally`` blocks run, the
@@ -44,10 +44,9 @@ from typing import TYPE_CHECKING, Any, Final
 
 import trio
 
-from runtime._agent.params import TurnContext, describe_exception
-from runtime._agent.tools import (
+from runtime._agent.callbacks import describe_exception
+from runtime._agent.outcomes import (
     FinalResult,
-    Tool,
     ToolContext,
     ToolOutcome,
     generator_without_values_message,
@@ -58,6 +57,8 @@ from runtime._agent.tools import (
 from runtime._base.errors import ConfigurationError, ToolError
 
 if TYPE_CHECKING:
+    from runtime._agent.params import TurnContext
+    from runtime._agent.tools import Tool
     from runtime._protocol.wire import ParsedToolCall
 
 __all__ = ["make_tool_limiters", "run_tool_call", "run_tool_round"]

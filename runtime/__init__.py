@@ -11,6 +11,11 @@ from __future__ import annotations
 import importlib as _importlib
 import typing as _typing
 
+from runtime._agent.outcomes import (
+    FinalResult,
+    ToolContext,
+    ToolOutcome,
+)
 from runtime._agent.params import (
     TurnContext,
 )
@@ -25,10 +30,7 @@ from runtime._agent.stop import (
     step_count_is,
 )
 from runtime._agent.tools import (
-    FinalResult,
     Tool,
-    ToolContext,
-    ToolOutcome,
     function_tool,
     tool,
 )

@@ -259,6 +259,13 @@ def test_params_and_tools_do_not_import_each_other_at_import_time() -> None:
     )
 
 
+def test_tools_never_imports_params() -> None:
+    """What both need (callback arity, the ``next_turn_params`` keys) lives below them in
+    ``runtime._agent.callbacks``; only ``params`` names ``tools``, and only for typing."""
+    names = {imp.name for imp in _imports(REPO / "runtime/_agent/tools.py")}
+    assert "runtime._agent.params" not in names
+
+
 def test_every_module_imports_first_in_a_fresh_interpreter() -> None:
     """Whatever a user imports first, it loads: no order-dependent cycle."""
     names = sorted(_module_name(p) for p in _modules() if _module_name(p) != "runtime.__main__")

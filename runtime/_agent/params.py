@@ -18,9 +18,9 @@ Rules (spec/callmodel.md §3.10, §3.11, §3.14.3):
    parsed arguments (not schema-validated) and the working
    :class:`NextTurnContext`; its result is written back into that context, so
    later functions see earlier edits. ``None`` removes the field.
-3. Only the keys of :data:`NEXT_TURN_PARAM_KEYS` may be set. The SDK skips other
-   keys with a console warning; we reject them when the tool is built
-   (``ConfigurationError``), which is earlier and louder.
+3. Only the keys of :data:`~runtime._agent.callbacks.NEXT_TURN_PARAM_KEYS` may
+   be set. The SDK skips other keys with a console warning; we reject them when
+   the tool is built (``ConfigurationError``), which is earlier and louder.
 4. After a tool round, a forced ``tool_choice`` is relaxed to ``"auto"`` so the
    model can answer (:func:`relax_tool_choice`); :class:`ToolChoiceRelaxer`
    re-arms it when a dynamic ``tool_choice`` resolves to a different value.
@@ -30,10 +30,11 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 
+from runtime._agent.callbacks import NEXT_TURN_PARAM_KEYS, describe_exception, positional_arity
 from runtime._base.errors import RunError
 from runtime._protocol.wire import ParsedToolCall  # noqa: TC001 - msgspec resolves Struct fields at runtime
 
@@ -41,7 +42,6 @@ if TYPE_CHECKING:
     from runtime._agent.tools import Tool
 
 __all__ = [
-    "NEXT_TURN_PARAM_KEYS",
     "NextTurnContext",
     "ToolChoiceRelaxer",
     "TurnContext",
@@ -52,18 +52,6 @@ __all__ = [
     "relax_tool_choice",
     "resolve_dynamic_params",
 ]
-
-NEXT_TURN_PARAM_KEYS: Final[tuple[str, ...]] = (
-    "input",
-    "model",
-    "models",
-    "temperature",
-    "max_output_tokens",
-    "top_p",
-    "top_k",
-    "instructions",
-)
-"""The request fields ``next_turn_params`` may set, in the SDK's order (snake_case)."""
 
 
 class TurnContext(msgspec.Struct, frozen=True, kw_only=True):
@@ -96,34 +84,6 @@ class NextTurnContext(msgspec.Struct, frozen=True, kw_only=True):
     top_p: float | None = None
     top_k: int | None = None
     instructions: str | None = None
-
-
-def positional_arity(fn: Callable[..., Any], limit: int) -> int:
-    """How many positional arguments (at most ``limit``) ``fn`` accepts.
-
-    User callbacks may leave out trailing arguments they do not need
-    (``temperature=lambda: 0.2``), as JavaScript callers can; we look once,
-    when the callback is registered, and pass only what it takes.
-    """
-    try:
-        signature = inspect.signature(fn)
-    except (TypeError, ValueError):  # builtins without a signature: assume they take all
-        return limit
-    count = 0
-    for parameter in signature.parameters.values():
-        if parameter.kind is inspect.Parameter.VAR_POSITIONAL:
-            return limit
-        if parameter.kind in (
-            inspect.Parameter.POSITIONAL_ONLY,
-            inspect.Parameter.POSITIONAL_OR_KEYWORD,
-        ):
-            count += 1
-    return min(count, limit)
-
-
-def describe_exception(exc: BaseException) -> str:
-    """The message of an exception, or its class name when the message is empty."""
-    return str(exc) or type(exc).__name__
 
 
 def json_type_name(value: Any) -> str:

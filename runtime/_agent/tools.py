@@ -8,9 +8,9 @@ Schemas are msgspec types — a ``Struct`` class, or anything msgspec can conver
 to (``dict[str, Any]``, ``TypedDict``, ``Literal``, ``Annotated[..., Meta]``).
 They play the part Zod plays in the TypeScript SDK:
 
-* **For the model**, :func:`json_schema_for` turns the input type into JSON
-  Schema with ``msgspec.json.schema``, then inlines every ``$defs`` entry so no
-  ``$ref`` is left (not every provider resolves references). A truly recursive
+* **For the model**, :func:`~runtime._agent.schema.json_schema_for` turns the
+  input type into JSON Schema with ``msgspec.json.schema``, then inlines every
+  ``$defs`` entry so no ``$ref`` is left (not every provider resolves references). A truly recursive
   type cannot be inlined: its definition stays under ``$defs`` at the root and
   is referenced from inside itself. Keys starting with ``~`` are dropped at
   every depth (typescript-sdk#131, Z-01). Descriptions from ``Meta(description=)``
@@ -41,50 +41,46 @@ yield is (it is then both an event and the result). Every other yield must
 match ``event_schema`` and becomes a preliminary result. Nothing yielded is an
 error.
 
-**What the model reads** (:func:`output_for_model`): the JSON encoding of the
-result (a string ``"ok"`` becomes ``"\\"ok\\""``, ``None`` becomes ``"null"``),
-or ``{"error": message}``.
+What a call gets and gives (:class:`~runtime._agent.outcomes.ToolContext`,
+:class:`~runtime._agent.outcomes.FinalResult`,
+:class:`~runtime._agent.outcomes.ToolOutcome`, what the model reads) is in
+:mod:`runtime._agent.outcomes`; schemas from types, signatures and docstrings
+are in :mod:`runtime._agent.schema`.
 """
 
 from __future__ import annotations
 
 import contextlib
-import copy
-import functools
 import inspect
-import operator
 import re
 import sys
-import types
 import typing
 from collections.abc import Callable, Mapping
 from types import MappingProxyType
-from typing import Annotated, Any, Final, Generic, Literal, TypeVar
+from typing import Annotated, Any, Final, Literal
 
 import msgspec
 
-from runtime._agent.params import NEXT_TURN_PARAM_KEYS, positional_arity
+from runtime._agent.callbacks import NEXT_TURN_PARAM_KEYS, positional_arity
+from runtime._agent.outcomes import ToolContext
+from runtime._agent.schema import (
+    copy_json,
+    field_default,
+    has_description,
+    is_mutable_default,
+    json_schema_for,
+    parse_docstring,
+    resolve_annotations,
+)
 from runtime._base.errors import ConfigurationError, ToolError
-from runtime._protocol.wire import ParsedToolCall  # noqa: TC001 - msgspec resolves Struct fields at runtime
 
 __all__ = [
     "RESERVED_TOOL_NAME",
-    "FinalResult",
     "Tool",
-    "ToolContext",
     "ToolKind",
-    "ToolOutcome",
     "function_tool",
-    "generator_without_values_message",
-    "invalid_json_arguments_message",
-    "json_schema_for",
-    "output_for_model",
-    "sanitize_json_schema",
     "tool",
-    "unknown_tool_message",
 ]
-
-T = TypeVar("T")
 
 ToolKind = Literal["regular", "generator", "manual"]
 
@@ -92,117 +88,6 @@ RESERVED_TOOL_NAME: Final = "shared"
 """The name kept for the shared context store of the SDK; no tool may use it."""
 
 _NAME_PATTERN: Final = re.compile(r"[A-Za-z0-9_-]{1,64}")
-_DEFS_PREFIX: Final = "#/$defs/"
-_ENCODER: Final = msgspec.json.Encoder()
-
-
-# --- messages the model reads (spec §3.8; verbatim where the SDK has a text) ---
-
-
-def invalid_json_arguments_message(tool_name: str, raw: str) -> str:
-    """The error for a call whose arguments are not a JSON object or value (E-04)."""
-    return (
-        f'Failed to parse tool call arguments for "{tool_name}": The model provided invalid '
-        f'JSON. Raw arguments received: "{raw}". Please provide valid JSON arguments for this '
-        "tool call."
-    )
-
-
-def generator_without_values_message(tool_name: str) -> str:
-    """The error for a generator tool that yielded nothing (G-05)."""
-    return (
-        f'Generator tool "{tool_name}" completed without emitting any values or returning a result'
-    )
-
-
-def unknown_tool_message(tool_name: str) -> str:
-    """The error for a call naming no known tool (DESIGN §4.6)."""
-    return f'Tool "{tool_name}" not found in tool definitions'
-
-
-# --- JSON Schema -------------------------------------------------------------
-
-
-def sanitize_json_schema(value: Any) -> Any:
-    """A copy of a JSON value without any key starting with ``~``, at every depth (Z-01).
-
-    Lists are walked too; other values (strings, numbers, ``None``) are returned
-    as they are.
-    """
-    if isinstance(value, dict):
-        return {k: sanitize_json_schema(v) for k, v in value.items() if not k.startswith("~")}
-    if isinstance(value, list):
-        return [sanitize_json_schema(v) for v in value]
-    return value
-
-
-def _object_as_any(tp: Any) -> Any:
-    """``tp`` with every ``object`` replaced by ``Any``: ``dict[str, object]`` is any JSON map."""
-    if tp is object:
-        return Any
-    args = typing.get_args(tp)
-    origin = typing.get_origin(tp)
-    if not args or origin is None or origin is typing.Annotated or origin is typing.Literal:
-        return tp
-    new_args = tuple(_object_as_any(a) for a in args)
-    if new_args == args:
-        return tp
-    if origin in (typing.Union, types.UnionType):
-        return functools.reduce(operator.or_, new_args)
-    return origin[new_args]
-
-
-def json_schema_for(schema_type: Any) -> dict[str, Any]:
-    """JSON Schema of a msgspec type, with ``$defs`` inlined and ``~`` keys dropped.
-
-    Every ``{"$ref": "#/$defs/X"}`` is replaced by the definition of ``X``
-    (sibling keys of the reference win over the definition's). A reference met
-    while ``X`` itself is being expanded (a recursive type) stays a reference,
-    and the definitions such references need are kept under ``$defs`` at the root.
-
-    Raises:
-        TypeError: msgspec cannot describe ``schema_type``.
-    """
-    # A bare ``object`` stays an error; ``object`` inside a container means any JSON value.
-    raw = msgspec.json.schema(schema_type if schema_type is object else _object_as_any(schema_type))
-    definitions: dict[str, Any] = raw.pop("$defs", {})
-    recursive: list[str] = []
-
-    def expand(node: Any, stack: frozenset[str]) -> Any:
-        if isinstance(node, list):
-            return [expand(v, stack) for v in node]
-        if not isinstance(node, dict):
-            return node
-        ref = node.get("$ref")
-        if isinstance(ref, str) and ref.startswith(_DEFS_PREFIX):
-            name = ref[len(_DEFS_PREFIX) :]
-            if name in stack:
-                if name not in recursive:
-                    recursive.append(name)
-            else:
-                inlined = expand(definitions[name], stack | {name})
-                for key, value in node.items():
-                    if key != "$ref" and not key.startswith("~"):
-                        inlined[key] = expand(value, stack)
-                return inlined
-        return {k: expand(v, stack) for k, v in node.items() if not k.startswith("~")}
-
-    root: dict[str, Any] = expand(raw, frozenset())
-    kept: dict[str, Any] = {}
-    while len(kept) < len(recursive):
-        for name in recursive[len(kept) :]:
-            kept[name] = expand(definitions[name], frozenset({name}))
-    if kept:
-        root["$defs"] = kept
-    return root
-
-
-def _copy_json(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _copy_json(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_copy_json(v) for v in value]
-    return value
 
 
 def _schema_or_error(tool_name: str, what: str, schema_type: Any) -> dict[str, Any]:
@@ -212,70 +97,6 @@ def _schema_or_error(tool_name: str, what: str, schema_type: Any) -> dict[str, A
         raise ConfigurationError(
             f"Tool {tool_name!r} {what} {schema_type!r} is not a type msgspec can describe: {exc}"
         ) from exc
-
-
-# --- context, results, outcomes ------------------------------------------------
-
-
-class ToolContext(msgspec.Struct, frozen=True, kw_only=True):
-    """What a tool's ``execute`` receives besides its input.
-
-    Attributes:
-        number_of_turns: the tool round running the tool (1 for the first round).
-        tool_call: the call being executed (``id`` is the wire ``call_id``).
-        turn_request: the request that produced the call, read-only, when known.
-    """
-
-    number_of_turns: int
-    tool_call: ParsedToolCall
-    turn_request: Mapping[str, Any] | None = None
-
-
-class FinalResult(msgspec.Struct, Generic[T], frozen=True):
-    """Yield ``FinalResult(value)`` from a generator tool to end it with ``value`` as result.
-
-    The counterpart of ``return value`` in a TypeScript generator tool: the
-    generator is closed at once, and ``value`` is checked against
-    ``output_schema``.
-    """
-
-    value: T
-
-
-class ToolOutcome(msgspec.Struct, frozen=True, kw_only=True):
-    """The settled outcome of one tool call.
-
-    Attributes:
-        call: the call.
-        result: the checked result (``None`` when ``error`` is set).
-        error: the error message the model will read, or ``None`` on success.
-        preliminary_results: the generator events emitted, in order (they stay
-            emitted when the tool fails later).
-        exception: the exception behind ``error`` when there was one (for a
-            run whose policy is to raise a :class:`ToolError` with it as cause).
-            Never encoded.
-    """
-
-    call: ParsedToolCall
-    result: Any = None
-    error: str | None = None
-    preliminary_results: list[Any] = msgspec.field(default_factory=list)
-    exception: BaseException | None = None
-
-
-def output_for_model(outcome: ToolOutcome) -> str:
-    """The ``output`` string of the ``function_call_output`` item for an outcome.
-
-    The JSON encoding of the result (``"ok"`` → ``"\\"ok\\""``, ``{"a": 1}`` →
-    ``'{"a":1}'``, ``None`` → ``"null"``), or ``{"error": message}`` (E-03).
-
-    Raises:
-        msgspec.EncodeError, TypeError: the result cannot be encoded as JSON
-            (the ToolCall actor checks this and turns it into an error outcome).
-    """
-    if outcome.error is not None:
-        return _ENCODER.encode({"error": outcome.error}).decode()
-    return _ENCODER.encode(outcome.result).decode()
 
 
 # --- the Tool --------------------------------------------------------------------
@@ -405,7 +226,7 @@ class Tool:
     @property
     def parameters(self) -> dict[str, Any]:
         """The JSON Schema the model gets for the arguments (a fresh copy)."""
-        result: dict[str, Any] = _copy_json(self._parameters)
+        result: dict[str, Any] = copy_json(self._parameters)
         return result
 
     def __repr__(self) -> str:
@@ -662,7 +483,7 @@ def tool(
         event_schema: msgspec type of a generator tool's preliminary events.
         execute: the function, or ``False`` for a manual tool.
         next_turn_params: ``{field: fn(arguments, context)}`` applied after the
-            round; fields from :data:`runtime._agent.params.NEXT_TURN_PARAM_KEYS`.
+            round; fields from :data:`runtime._agent.callbacks.NEXT_TURN_PARAM_KEYS`.
         timeout: seconds one call may take; an overrun is an error output.
         max_concurrency: how many calls of this tool may run at once.
         run_sync_in_thread: run a sync ``execute`` in a worker thread instead
@@ -700,95 +521,6 @@ def tool(
 
 # --- @function_tool ------------------------------------------------------------
 
-_SECTION: Final = re.compile(r"^([A-Z][A-Za-z ]*):\s*$")
-_ARG_LINE: Final = re.compile(r"^\*{0,2}(\w+)\s*(?:\(.*\))?\s*:\s*(.*)$")
-_ARG_SECTIONS: Final = frozenset({"Args", "Arguments", "Parameters", "Params"})
-
-
-def _parse_docstring(doc: str | None) -> tuple[str | None, dict[str, str]]:
-    """The summary paragraph and the ``Args:`` descriptions of a Google-style docstring."""
-    if not doc:
-        return None, {}
-    lines = inspect.cleandoc(doc).splitlines()
-    summary: list[str] = []
-    for line in lines:
-        if not line.strip() or _SECTION.match(line):
-            break
-        summary.append(line.strip())
-    described: dict[str, str] = {}
-    in_args = False
-    entry_indent: int | None = None
-    current: str | None = None
-    for line in lines:
-        section = _SECTION.match(line)
-        if section:
-            in_args = section.group(1) in _ARG_SECTIONS
-            entry_indent = None
-            current = None
-            continue
-        if not in_args or not line.strip():
-            continue
-        indent = len(line) - len(line.lstrip())
-        if indent == 0:  # text after the section at column 0 ends it
-            in_args = False
-            continue
-        if entry_indent is None:
-            entry_indent = indent
-        if indent <= entry_indent:
-            match = _ARG_LINE.match(line.strip())
-            if match:
-                current = match.group(1)
-                described[current] = match.group(2).strip()
-                continue
-        if current is not None:
-            described[current] = f"{described[current]} {line.strip()}".strip()
-    return (" ".join(summary) or None), described
-
-
-def _has_description(annotation: Any) -> bool:
-    if typing.get_origin(annotation) is not Annotated:
-        return False
-    return any(
-        isinstance(meta, msgspec.Meta) and meta.description is not None
-        for meta in typing.get_args(annotation)[1:]
-    )
-
-
-def _is_mutable_default(default: Any) -> bool:
-    return isinstance(default, list | dict | set | bytearray) and bool(default)
-
-
-def _field_default(default: Any) -> Any:
-    # msgspec refuses non-empty mutable defaults: give each instance its own copy.
-    if _is_mutable_default(default):
-        return msgspec.field(default_factory=functools.partial(copy.deepcopy, default))
-    return default
-
-
-def _resolve_annotations(
-    fn: Callable[..., Any], localns: Mapping[str, Any] | None
-) -> tuple[dict[str, Any], dict[str, str]]:
-    """Each annotation of ``fn`` resolved on its own, and the ones that failed.
-
-    Resolving one at a time (rather than ``typing.get_type_hints`` all at once)
-    lets an annotation we do not need, such as a generator's return type
-    imported under ``TYPE_CHECKING``, stay unresolved without harm.
-    """
-    raw = inspect.get_annotations(fn)
-    globalns = dict(getattr(fn, "__globals__", {}))
-    local = dict(localns or {})
-    hints: dict[str, Any] = {}
-    unresolved: dict[str, str] = {}
-    for name, annotation in raw.items():
-        if not isinstance(annotation, str):
-            hints[name] = annotation
-            continue
-        try:
-            hints[name] = eval(annotation, globalns, local)  # what get_type_hints does
-        except Exception as exc:
-            unresolved[name] = f"{type(exc).__name__}: {exc}"
-    return hints, unresolved
-
 
 def _build_function_tool(
     fn: Callable[..., Any],
@@ -806,8 +538,8 @@ def _build_function_tool(
     if not callable(fn):
         raise ConfigurationError(f"@function_tool needs a function, got {fn!r}")
     tool_name = _check_name(name if name is not None else getattr(fn, "__name__", None))
-    hints, unresolved = _resolve_annotations(fn, localns)
-    summary, arg_docs = _parse_docstring(inspect.getdoc(fn))
+    hints, unresolved = resolve_annotations(fn, localns)
+    summary, arg_docs = parse_docstring(inspect.getdoc(fn))
     signature = inspect.signature(fn)
     fields: list[tuple[str, Any] | tuple[str, Any, Any]] = []
     context_parameter: str | None = None
@@ -832,9 +564,9 @@ def _build_function_tool(
                 "tool arguments are passed by name"
             )
         doc = arg_docs.get(parameter.name)
-        if doc and not _has_description(annotation):
+        if doc and not has_description(annotation):
             annotation = Annotated[annotation, msgspec.Meta(description=doc)]
-        if _is_mutable_default(parameter.default):
+        if is_mutable_default(parameter.default):
             # A default_factory does not show in the schema; state the default.
             with contextlib.suppress(TypeError, ValueError):
                 shown = msgspec.to_builtins(parameter.default)
@@ -844,7 +576,7 @@ def _build_function_tool(
         if parameter.default is inspect.Parameter.empty:
             fields.append((parameter.name, annotation))
         else:
-            fields.append((parameter.name, annotation, _field_default(parameter.default)))
+            fields.append((parameter.name, annotation, field_default(parameter.default)))
     # kw_only: `def f(a=1, *, b)` is fine in Python, and the function is
     # called with keyword arguments anyway.
     arguments_type = msgspec.defstruct(

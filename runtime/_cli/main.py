@@ -52,8 +52,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Column, Table
 from rich.text import Text
 
+from runtime._agent.outcomes import FinalResult
 from runtime._agent.stop import step_count_is
-from runtime._agent.tools import FinalResult, Tool, function_tool, tool
+from runtime._agent.tools import Tool, function_tool, tool
 from runtime._base.errors import AgentError, AuthenticationError, TransportError
 from runtime._base.groups import leaves
 from runtime._client.client import OpenRouter

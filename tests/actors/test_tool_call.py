@@ -19,8 +19,9 @@ import trio
 import trio.testing
 
 from actors._tool_call import make_tool_limiters, run_tool_call, run_tool_round
+from runtime._agent.outcomes import FinalResult, ToolContext, output_for_model
 from runtime._agent.params import TurnContext
-from runtime._agent.tools import FinalResult, Tool, ToolContext, output_for_model, tool
+from runtime._agent.tools import Tool, tool
 from runtime._base.errors import ConfigurationError, ToolError
 from runtime._protocol.wire import ParsedToolCall
 

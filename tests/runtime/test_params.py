@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
+from runtime._agent.callbacks import NEXT_TURN_PARAM_KEYS, positional_arity
 from runtime._agent.params import (
-    NEXT_TURN_PARAM_KEYS,
     NextTurnContext,
     ToolChoiceRelaxer,
     TurnContext,
@@ -19,7 +19,6 @@ from runtime._agent.params import (
     compute_next_turn_params,
     has_dynamic_params,
     json_type_name,
-    positional_arity,
     relax_tool_choice,
     resolve_dynamic_params,
 )

@@ -1,4 +1,5 @@
-"""Tests for runtime._agent.tools: tool factory, schemas, argument and output checks.
+"""Tests for runtime._agent.tools, .schema and .outcomes: tool factory, schemas,
+argument and output checks.
 
 Scenario ids from spec/callmodel.md §8: F-01..F-04, Z-01, E-03, E-04.
 Running tools (timeouts, generators, rounds) is tested in tests/actors/test_tool_call.py.
@@ -12,20 +13,17 @@ import msgspec
 import pytest
 from jsonschema import Draft202012Validator
 
-from runtime._agent.tools import (
+from runtime._agent.outcomes import (
     FinalResult,
-    Tool,
     ToolContext,
     ToolOutcome,
-    function_tool,
     generator_without_values_message,
     invalid_json_arguments_message,
-    json_schema_for,
     output_for_model,
-    sanitize_json_schema,
-    tool,
     unknown_tool_message,
 )
+from runtime._agent.schema import json_schema_for, sanitize_json_schema
+from runtime._agent.tools import Tool, function_tool, tool
 from runtime._base.errors import ConfigurationError, ToolError
 from runtime._protocol.wire import ParsedToolCall
 
