@@ -1,4 +1,4 @@
-"""The ``openrouter-trio`` command line (``runtime/_cli/main.py``, ``runtime/__main__.py``).
+"""The ``openrouter-trio`` command line (``runtime/_cli/``, ``runtime/__main__.py``).
 
 Rules of this module:
 
@@ -31,14 +31,9 @@ import pytest
 import trio
 from rich.console import Console
 
-from runtime._cli.main import (
-    DemoOptions,
-    DemoSummary,
-    main,
-    run_cli,
-    run_demo,
-    serve_emulator_command,
-)
+from runtime._cli.demo import DemoOptions, DemoSummary, run_demo
+from runtime._cli.emulator import serve_emulator_command
+from runtime._cli.main import main, run_cli
 from runtime.emulator._server import open_emulator
 
 REPO = Path(__file__).resolve().parent.parent

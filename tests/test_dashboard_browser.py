@@ -16,8 +16,8 @@ from typing import Any
 import pytest
 import trio
 
-from runtime._cli.main import demo_tools
 from runtime._cli.serve import ServeOptions, serve_sessions
+from runtime._cli.tools import demo_tools
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 CHROMEDRIVER = shutil.which("chromedriver")
