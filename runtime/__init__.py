@@ -78,16 +78,18 @@ from runtime._http.retry import (
     NO_RETRY,
     RetryConfig,
 )
-from runtime._protocol.convert import (
+from runtime._protocol.convert_chat import (
+    from_chat_messages,
+    to_chat_message,
+)
+from runtime._protocol.convert_claude import (
     ClaudeContentBlockType,
     NonClaudeMessageRole,
     extract_unsupported_content,
-    from_chat_messages,
     from_claude_messages,
     get_unsupported_content_summary,
     has_unsupported_content,
     is_claude_style_messages,
-    to_chat_message,
     to_claude_message,
 )
 from runtime._protocol.events import (

@@ -1,4 +1,5 @@
-"""Tests for runtime._protocol.convert: chat/Claude ⇄ Responses converters (spec §5, V-01..V-04).
+"""Tests for runtime._protocol.convert_chat and convert_claude: chat/Claude ⇄ Responses
+converters (spec §5, V-01..V-04).
 
 The spec's scenarios are adapted to the fixed behaviours documented in the
 module: assistant tool calls are kept, chat part lists are converted instead of
@@ -17,16 +18,15 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from runtime._base.errors import ConfigurationError
-from runtime._protocol.convert import (
+from runtime._protocol.convert_chat import from_chat_messages, to_chat_message
+from runtime._protocol.convert_claude import (
     ClaudeContentBlockType,
     NonClaudeMessageRole,
     extract_unsupported_content,
-    from_chat_messages,
     from_claude_messages,
     get_unsupported_content_summary,
     has_unsupported_content,
     is_claude_style_messages,
-    to_chat_message,
     to_claude_message,
 )
 
