@@ -1,88 +1,63 @@
 """The websocket event feed: a session registry and its runs' event logs, live, for dashboards.
 
-The only module that imports ``trio_websocket``. :func:`serve_event_feed` listens
-on TCP; :class:`EventFeed` holds the configuration and the shared counters and
-serves each connection (:meth:`EventFeed.serve_stream` also serves a single
+:func:`serve_event_feed` listens on TCP; :class:`EventFeed` holds the
+configuration, the credentials, the limits and the shared counters, and serves
+each connection (:meth:`EventFeed.serve_stream` also serves a single
 already-open stream, which is how tests drive it over memory streams). The
 protocol is described, with example bytes, in ``docs/guides/websocket-feed.md``;
-its sans-io part (commands, frame encoding, close codes, settings checks) is
-:mod:`actors._feed.protocol`, and this module does the trio and websocket I/O.
+its sans-io part is :mod:`actors._feed.protocol`, the websocket layer
+:mod:`actors._feed.websocket`, one connection :mod:`actors._feed.connection`.
 
 Connection life cycle::
 
-    handshake ── Origin not in allowed_origins ─────────────► reject 403
-        │     ── Authorization header with a wrong token ────► reject 401
-        │     ── max_connections already open ───────────────► accept, close 1013
+    TCP accepted ── more than max_connections handshakes in progress ──► dropped
+        ▼
+    handshake ── not a websocket upgrade ────────────────────► 400
+        │     ── Origin not in allowed_origins ──────────────► 403
+        │     ── Authorization header with a wrong token ────► 401
+        │     ── header token, max_connections authenticated ► accept, close 1013
+        │     ── no token, max_unauthenticated waiting ──────► accept, close 1013
         ▼
     accepted ── no header token: the first frame must be
-        │       {"type": "auth", "token": ...} within auth_timeout ─► else close 1008
+        │       {"type": "auth", "token": ...} within auth_timeout ─► else 1008
         ▼
     ready (a ``feed.ready`` frame) ── commands, subscriptions, heartbeats ──►
-    closed: by the client; 1001 on shutdown or idle timeout; 1003 binary frame;
-            1007 malformed command; 1008 policy; 1009 frame too big (trio-websocket);
-            1011 internal error.
+    closed: by the client; 1001 shutdown or idle timeout; 1003 binary message;
+            1007 malformed command or invalid UTF-8; 1008 policy; 1009 message
+            too big; 1011 internal error. Every close sends a close frame.
 
 Rules
 -----
 
-Rule 1 (tasks). Each connection is one task (:meth:`EventFeed.serve_stream`)
-owning a nursery with a reader (commands), a writer (the only task that sends
-frames), a watchdog (auth deadline, idle timeout), a heartbeat (websocket
-pings) and one task per subscription, each with its own cursor. Nothing
-outlives the connection.
+Rule 1 (tasks). Each connection is one task (:meth:`EventFeed.serve_stream`):
+its writer, with a reader, a watchdog and a heartbeat in its nursery. The
+session watches (``actors._feed.connection`` Rule 2) run in the feed's own
+nursery while :meth:`EventFeed.serve` runs. Nothing outlives the feed.
 
-Rule 2 (a slow client slows nothing else). A session's log never waits for a
-cursor (EventLog Rule 2). A subscription task hands its frames to the
-connection's bounded outbox without waiting. When the outbox is full, or when
-the log dropped events the subscriber still needed (``Lagged``), the
-subscription closes its cursor (so it pins nothing), waits until the outbox is
-half empty, then sends one ``resync`` frame (the session's snapshot and the
-seq it resumes after) and follows live from there. A stalled client costs its
-own outbox (``send_buffer`` frames) and never the session or other clients.
+Rule 2 (budgets). Connections that have not authenticated yet have their own
+small budget (``max_unauthenticated``), apart from the authenticated ones
+(``max_connections``): a crowd of clients without a token can never lock out
+one with a token (issue 15).
 
-Rule 3 (order). Within one subscription, frames follow log order and
-``sequence`` increases by one per event; a ``resync`` frame's ``sequence`` is
-the seq it resumes after, so a client that keeps "the last ``sequence`` seen"
-can always reconnect with ``after=<that>`` and get neither a gap nor a
-duplicate (unless the log no longer retains those events: then ``resync``).
-
-Rule 4 (no secrets). Frames carry events, snapshots and feed metadata only.
-The token is compared with ``hmac.compare_digest`` and never echoed, logged or
-put in a repr. An error frame may quote a command's type or session id (the
-client's own input, back to that client only), never an ``auth`` command.
-
-Rule 5 (errors stay in their connection). An unexpected exception in a
+Rule 3 (errors stay in their connection). An unexpected exception in a
 connection closes that connection with 1011 and is logged; the server and the
 other connections carry on.
 
-Rule 6 (shutdown). Cancelling :func:`serve_event_feed` first closes every open
-connection with 1001 and waits (at most ``close_timeout``) for the closing
+Rule 4 (shutdown). Cancelling :func:`serve_event_feed` first closes every open
+connection with 1001 and waits (bounded by ``close_timeout``) for the closing
 handshakes, then stops listening.
-
-Cost per frame
---------------
-
-An event is encoded once per session, not once per subscriber
-(:class:`actors._feed.protocol.FrameCache`), with one msgspec encode and
-one string format. A connection's writer takes up to ``_WRITE_BATCH`` queued frames at a time and
-writes them with one ``send_all`` (:func:`_send_frames`), instead of one
-system call and one scheduler round trip per frame.
 """
 
 from __future__ import annotations
 
 import functools
-import hmac
 import logging
-import math
-from collections import deque
+import time
 from typing import TYPE_CHECKING, Any, Final, NoReturn, final
 
 import trio
-from trio.lowlevel import ParkingLot
-from trio_websocket import ConnectionClosed, WebSocketConnection, wrap_server_stream
-from wsproto.events import TextMessage
 
+from actors._feed.connection import FeedConnection, Watches
 from actors._feed.page import serve_dashboard_page
 from actors._feed.protocol import (
     CLOSE_GOING_AWAY,
@@ -99,42 +74,26 @@ from actors._feed.protocol import (
     DEFAULT_MAX_CONNECTIONS,
     DEFAULT_MAX_MESSAGE_SIZE,
     DEFAULT_MAX_SUBSCRIPTIONS,
+    DEFAULT_MAX_UNAUTHENTICATED,
     DEFAULT_SEND_BUFFER,
-    PROTOCOL,
-    AnyCommand,
-    Auth,
     Close,
-    CommandError,
     DashboardAddress,
     FeedStatistics,
     FrameCache,
-    Ping,
-    Subscribe,
-    SubscribeIndex,
-    Unsubscribe,
-    UnsubscribeIndex,
-    build_frame,
-    decode_command,
     header_value,
-    index_frames,
-    index_snapshot_frame,
     optional_seconds,
     positive_int,
-    resync_frame,
     seconds,
-    session_frame,
 )
+from actors._feed.tokens import check_token, make_read_token
+from actors._feed.websocket import ConnectionBroken, HandshakeFailed, ServerWebSocket
 from runtime._base.errors import ConfigurationError
-from runtime._run.eventlog import BATCH_LIMIT, Lagged
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
 
-    from trio_websocket import WebSocketRequest
-
-    from runtime._run.eventlog import Cursor
-    from runtime._run.registry import RegistryUpdate, SessionRegistry
-    from runtime._run.status import RunSnapshot
+    from actors._feed.tokens import Grant
+    from runtime._run.registry import SessionRegistry
 
 __all__ = [
     "CLOSE_GOING_AWAY",
@@ -153,548 +112,8 @@ __all__ = [
 
 _logger = logging.getLogger("actors.feed")
 
-_BATCH: Final = BATCH_LIMIT
-# Most frames the writer puts into one write (about 64 KiB of typical deltas).
-_WRITE_BATCH: Final = 128
-
 _SHUTDOWN: Final = Close(CLOSE_GOING_AWAY, "server shutting down")
-# The same close, when the connection's task was cancelled from outside (its
-# protocol reader is cancelled too, so nobody can read the client's reply).
-_CANCELLED: Final = Close(CLOSE_GOING_AWAY, "server shutting down")
-# How long a cancelled connection waits for its close frame to go out.
-_CANCELLED_GRACE: Final = 0.1
-
-
-# -- the bounded outbox --------------------------------------------------------------
-
-
-@final
-class _Outbox:
-    """The send buffer of one connection: many producers, one writer (Rule 2).
-
-    Event frames are only *offered* (never waited for); control frames that
-    must arrive (``resync``, ``session.end``) wait for :meth:`wait_room`, which
-    returns once the buffer is at most half full, so a stalled client does not
-    make its subscriptions spin.
-    """
-
-    __slots__ = ("_frames", "_limit", "_low", "_space", "_writer")
-
-    def __init__(self, limit: int) -> None:
-        self._frames: deque[str] = deque()
-        self._limit = limit
-        self._low = limit // 2
-        self._writer = ParkingLot()
-        self._space = ParkingLot()
-
-    def __len__(self) -> int:
-        return len(self._frames)
-
-    def has_room(self) -> bool:
-        return len(self._frames) < self._limit
-
-    def room(self) -> int:
-        return max(self._limit - len(self._frames), 0)
-
-    def offer(self, frames: list[str]) -> int:
-        """Queue as many of ``frames`` as fit, in order; return how many."""
-        room = self._limit - len(self._frames)
-        n = len(frames)
-        if n > room:
-            n = max(room, 0)
-            self._frames.extend(frames[:n])
-        else:
-            self._frames.extend(frames)
-        if n and self._writer:
-            self._writer.unpark()
-        return n
-
-    def put(self, frame: str) -> bool:
-        """Queue one frame if there is room; return whether it was queued."""
-        if len(self._frames) >= self._limit:
-            return False
-        self._frames.append(frame)
-        if self._writer:
-            self._writer.unpark()
-        return True
-
-    async def wait_room(self) -> None:
-        """Wait until the buffer is at most half full. Always a checkpoint."""
-        if len(self._frames) > self._low:
-            while len(self._frames) > self._low:
-                await self._space.park()
-        else:
-            await trio.lowlevel.checkpoint()
-
-    async def take(self, max_frames: int) -> list[str]:
-        """The writer's side: wait for frames, then remove and return up to ``max_frames``."""
-        frames = self._frames
-        while not frames:
-            await self._writer.park()
-        if len(frames) <= max_frames:
-            batch = list(frames)
-            frames.clear()
-        else:
-            batch = [frames.popleft() for _ in range(max_frames)]
-        if self._space and len(frames) <= self._low:
-            self._space.unpark_all()
-        return batch
-
-
-async def _send_frames(ws: WebSocketConnection, frames: list[str]) -> None:
-    """Send text messages in order, several per write when the connection allows it.
-
-    ``WebSocketConnection.send_message`` makes one ``send_all`` (a system call
-    and a scheduler round trip) per message, which dominates the feed's cost per
-    frame. Here the frames are serialized with the connection's own wsproto
-    state machine and written at once, under the connection's send lock,
-    exactly as trio-websocket's ``_send`` does for one event. That needs three
-    trio-websocket internals (``_wsproto``, ``_stream_lock``, ``_stream``);
-    if a future version lacks them, frames are sent one by one.
-
-    Raises:
-        ConnectionClosed: the connection is closed or broke.
-    """
-    proto = getattr(ws, "_wsproto", None)
-    lock = getattr(ws, "_stream_lock", None)
-    stream = getattr(ws, "_stream", None)
-    if len(frames) == 1 or proto is None or lock is None or stream is None:
-        for frame in frames:
-            await ws.send_message(frame)
-        return
-    reason = ws.closed
-    if reason is not None:
-        raise ConnectionClosed(reason)
-    # Checking ws.closed first is what send_message does: trio-websocket records a
-    # close reason before (or as) wsproto leaves the OPEN state, so messages can
-    # still be serialized here.
-    data = b"".join([proto.send(TextMessage(data=frame)) for frame in frames])
-    async with lock:
-        try:
-            await stream.send_all(data)
-        except (trio.BrokenResourceError, trio.ClosedResourceError):
-            await ws._abort_web_socket()
-            raise ConnectionClosed(ws.closed) from None
-
-
-# -- one connection ------------------------------------------------------------------
-
-
-@final
-class _GuardedNursery:
-    """The part of a nursery ``wrap_server_stream`` uses, guarding the reader task.
-
-    trio-websocket's reader task raises (wsproto's ``LocalProtocolError``) when
-    an oversized message arrives after our close frame was queued: it tries to
-    send a second close. In a plain nursery that would cancel the connection's
-    handler in the middle of its closing handshake, so the close frame would
-    never go out. Here the reader just ends (the connection is over anyway)
-    and the handler's close runs its course, bounded by ``close_timeout``.
-    """
-
-    __slots__ = ("_nursery",)
-
-    def __init__(self, nursery: trio.Nursery) -> None:
-        self._nursery = nursery
-
-    def start_soon(self, fn: Any, *args: Any, name: object = None) -> None:
-        self._nursery.start_soon(_guarded, fn, *args, name=name)
-
-
-async def _guarded(fn: Any, *args: Any) -> None:
-    try:
-        await fn(*args)
-    except Exception:
-        _logger.debug("The websocket reader of a feed connection failed.", exc_info=True)
-
-
-@final
-class _Connection:
-    """The tasks and state of one accepted websocket connection (Rule 1)."""
-
-    def __init__(
-        self, feed: EventFeed, ws: WebSocketConnection, number: int, *, authenticated: bool
-    ) -> None:
-        self._feed = feed
-        self._ws = ws
-        self._authenticated = authenticated
-        self._outbox = _Outbox(feed._send_buffer)
-        self._subs: dict[str, trio.CancelScope] = {}
-        self._index: trio.CancelScope | None = None
-        self._close: Close | None = None
-        self._closing = False
-        self._nursery: trio.Nursery | None = None
-        self._last_seen = trio.current_time()
-        self._auth_deadline = self._last_seen + feed._auth_timeout
-        self._control = 0
-        self._name = f"feed:{number}"
-
-    @property
-    def subscriptions(self) -> int:
-        return len(self._subs) + (self._index is not None)
-
-    async def run(self) -> Close | None:
-        """Serve until the connection ends; return how the server wants it closed.
-
-        ``None`` means the client closed it (or it broke): nothing left to send.
-        """
-        feed = self._feed
-        async with trio.open_nursery() as nursery:
-            self._nursery = nursery
-            nursery.start_soon(self._write, name=f"{self._name} writer")
-            nursery.start_soon(self._watch, name=f"{self._name} watchdog")
-            if feed._heartbeat_interval is not None:
-                nursery.start_soon(self._heartbeat, name=f"{self._name} heartbeat")
-            if self._authenticated:
-                self._ready()
-            nursery.start_soon(self._read, name=f"{self._name} reader")
-        return self._close
-
-    def _ended(self) -> bool:
-        return self._closing
-
-    def shut(self, close: Close | None) -> None:
-        """End the connection's tasks; the first reason given wins."""
-        if not self._closing:
-            self._closing = True
-            self._close = close
-        if self._nursery is not None:
-            self._nursery.cancel_scope.cancel()
-
-    # -- frames ---------------------------------------------------------------------
-
-    def _control_frame(self, kind: str, data: Any) -> str:
-        self._control += 1
-        return build_frame(id=f"{self._name}:{self._control}", source="/feed", type=kind, data=data)
-
-    def _error(self, code: str, message: str, command: str | None = None) -> None:
-        """Queue a non-fatal ``feed.error`` frame (dropped if the client is not reading)."""
-        data = {"code": code, "message": message, "command": command}
-        self._outbox.put(self._control_frame("feed.error", data))
-
-    def _fatal(self, close_code: int, code: str, message: str, command: str | None = None) -> None:
-        data = {"code": code, "message": message, "command": command}
-        frame = self._control_frame("feed.error", data)
-        self.shut(Close(close_code, code, frame))
-
-    def _ready(self) -> None:
-        feed = self._feed
-        self._outbox.put(
-            self._control_frame(
-                "feed.ready",
-                {
-                    "protocol": PROTOCOL,
-                    "heartbeat_interval": feed._heartbeat_interval,
-                    "idle_timeout": feed._idle_timeout,
-                    "max_message_size": feed._max_message_size,
-                    "max_subscriptions": feed._max_subscriptions,
-                    "send_buffer": feed._send_buffer,
-                },
-            )
-        )
-
-    # -- tasks ----------------------------------------------------------------------
-
-    async def _write(self) -> None:
-        outbox = self._outbox
-        ws = self._ws
-        feed = self._feed
-        while True:
-            frames = await outbox.take(_WRITE_BATCH)
-            try:
-                await _send_frames(ws, frames)
-            except ConnectionClosed:
-                self.shut(None)
-                return
-            feed._frames_sent += len(frames)
-
-    async def _heartbeat(self) -> None:
-        interval = self._feed._heartbeat_interval
-        assert interval is not None
-        count = 0
-        while True:
-            await trio.sleep(interval)
-            count += 1
-            try:
-                await self._ws.ping(count.to_bytes(8, "big"))
-            except ConnectionClosed:
-                self.shut(None)
-                return
-            self._last_seen = trio.current_time()
-
-    async def _watch(self) -> None:
-        idle = self._feed._idle_timeout
-        while True:
-            now = trio.current_time()
-            deadline = math.inf
-            if not self._authenticated:
-                if now >= self._auth_deadline:
-                    self._fatal(
-                        CLOSE_POLICY_VIOLATION,
-                        "auth_timeout",
-                        "No auth frame arrived in time.",
-                    )
-                    return
-                deadline = self._auth_deadline
-            if idle is not None:
-                idle_deadline = self._last_seen + idle
-                if now >= idle_deadline:
-                    self.shut(Close(CLOSE_GOING_AWAY, "idle timeout"))
-                    return
-                deadline = min(deadline, idle_deadline)
-            await trio.sleep_until(deadline)
-
-    async def _read(self) -> None:
-        ws = self._ws
-        while True:
-            try:
-                message = await ws.get_message()
-            except ConnectionClosed:
-                self.shut(None)
-                return
-            self._last_seen = trio.current_time()
-            if isinstance(message, bytes):
-                self._fatal(
-                    CLOSE_UNSUPPORTED_DATA,
-                    "unsupported_data",
-                    "Binary messages are not accepted; send JSON text.",
-                )
-                return
-            command = self._decode(message)
-            if command is not None:
-                self._dispatch(command)
-            if self._ended():
-                return
-
-    def _decode(self, message: str) -> AnyCommand | None:
-        command = decode_command(message)
-        if not isinstance(command, CommandError):
-            return command
-        if command.fatal:
-            self._fatal(CLOSE_INVALID_DATA, command.code, command.message, command.command)
-        else:
-            self._error(command.code, command.message, command.command)
-        return None
-
-    def _dispatch(self, command: AnyCommand) -> None:
-        if not self._authenticated:
-            if type(command) is Auth and self._feed._token_ok(
-                command.token.encode("utf-8", "surrogatepass")
-            ):
-                self._authenticated = True
-                self._ready()
-            elif type(command) is Auth:
-                self._fatal(
-                    CLOSE_POLICY_VIOLATION, "unauthorized", "The token is not valid.", "auth"
-                )
-            else:
-                self._fatal(
-                    CLOSE_POLICY_VIOLATION,
-                    "unauthenticated",
-                    'Authenticate first with {"type": "auth", "token": ...}.',
-                    str(command.__struct_config__.tag),
-                )
-            return
-        match command:
-            case Subscribe(session=session, after=after):
-                self._subscribe(session, after)
-            case Unsubscribe(session=session):
-                scope = self._subs.pop(session, None)
-                if scope is not None:
-                    scope.cancel()
-            case SubscribeIndex():
-                if self._index is not None:
-                    self._index.cancel()
-                scope = trio.CancelScope()
-                self._index = scope
-                self._start(self._follow_index, scope, name="index")
-            case UnsubscribeIndex():
-                if self._index is not None:
-                    self._index.cancel()
-                    self._index = None
-            case Ping(id=ping_id):
-                self._outbox.put(self._control_frame("feed.pong", {"id": ping_id}))
-            case Auth():
-                self._error("already_authenticated", "This connection is authenticated.", "auth")
-
-    def _start(self, fn: Any, *args: Any, name: str) -> None:
-        assert self._nursery is not None
-        self._nursery.start_soon(fn, *args, name=f"{self._name} {name}")
-
-    # -- session subscriptions ------------------------------------------------------
-
-    def _subscribe(self, session: str, after: int) -> None:
-        feed = self._feed
-        if session not in self._subs and len(self._subs) >= feed._max_subscriptions:
-            self._error(
-                "too_many_subscriptions",
-                f"At most {feed._max_subscriptions!r} session subscriptions per connection.",
-                "subscribe",
-            )
-            return
-        registry = feed._registry
-        try:
-            snap = registry.snapshot(session)
-        except KeyError:
-            self._error("unknown_session", f"No session {session!r}.", "subscribe")
-            return
-        if not -1 <= after < snap.next_seq:
-            self._error(
-                "invalid_after",
-                f"after must be between -1 and {snap.next_seq - 1!r} for session "
-                f"{session!r}, got {after!r}.",
-                "subscribe",
-            )
-            return
-        cursor = registry.events(session, after + 1)
-        old = self._subs.pop(session, None)
-        if old is not None:
-            old.cancel()
-        scope = trio.CancelScope()
-        self._subs[session] = scope
-        self._start(self._follow, session, cursor, scope, snap, after, name=f"session {session}")
-
-    async def _follow(
-        self,
-        session: str,
-        cursor: Cursor[Any],
-        scope: trio.CancelScope,
-        snap: RunSnapshot,
-        after: int,
-    ) -> None:
-        outbox = self._outbox
-        feed = self._feed
-        cache = feed._cache(session)
-        last = after  # the seq of the last event queued for the client
-        current: Cursor[Any] | None = cursor
-        try:
-            with scope:
-                await self._put_session_frame(
-                    session, "session.subscribed", after, {"after": after, "snapshot": snap}
-                )
-                while current is not None:
-                    try:
-                        batch = await current.receive_batch(_BATCH)
-                    except Lagged:
-                        current.close()
-                        current, last = await self._resync(session, "lagged", last)
-                        continue
-                    except trio.EndOfChannel:
-                        await self._end(session)
-                        return
-                    except trio.ClosedResourceError:
-                        return
-                    except Exception:
-                        # The run failed: its log re-raises the run's error after
-                        # the last event. The snapshot says what failed.
-                        await self._end(session)
-                        return
-                    first = current.seq - len(batch)
-                    room = outbox.room()
-                    if room >= len(batch):
-                        outbox.offer(cache.frames(batch, first))
-                        last = first + len(batch) - 1
-                    else:
-                        # Rule 2: queue what fits, drop the rest, resync.
-                        outbox.offer(cache.frames(batch[:room], first))
-                        last = first + room - 1
-                        feed._frames_dropped += len(batch) - room
-                        current.close()
-                        current, last = await self._resync(session, "overflow", last)
-        finally:
-            if current is not None:
-                current.close()
-            cursor.close()
-            feed._uncache(session)
-            if self._subs.get(session) is scope:
-                del self._subs[session]
-
-    async def _put_session_frame(self, session: str, kind: str, seq: int, data: Any) -> None:
-        outbox = self._outbox
-        frame = session_frame(session, kind, seq, data)
-        while True:
-            await outbox.wait_room()
-            if outbox.put(frame):
-                return
-
-    async def _resync(self, session: str, reason: str, last: int) -> tuple[Cursor[Any] | None, int]:
-        """Rule 2: wait for room, then snapshot and re-attach at the current seq."""
-        outbox = self._outbox
-        registry = self._feed._registry
-        while True:
-            await outbox.wait_room()
-            if outbox.has_room():
-                break
-        try:
-            snap = registry.snapshot(session)
-        except KeyError:
-            self._error("unknown_session", f"Session {session!r} is gone.", None)
-            return None, last
-        next_seq = snap.next_seq
-        cursor = registry.events(session, next_seq)
-        self._feed._resyncs += 1
-        outbox.put(resync_frame(session, reason, last, next_seq, snap))
-        return cursor, next_seq - 1
-
-    async def _end(self, session: str) -> None:
-        try:
-            snap = self._feed._registry.snapshot(session)
-        except KeyError:
-            return
-        await self._put_session_frame(
-            session,
-            "session.end",
-            snap.next_seq - 1,
-            {"status": snap.status, "error": snap.error, "snapshot": snap},
-        )
-
-    # -- the index subscription -----------------------------------------------------
-
-    async def _follow_index(self, scope: trio.CancelScope) -> None:
-        outbox = self._outbox
-        feed = self._feed
-        watch: Cursor[RegistryUpdate] | None = None
-        try:
-            with scope:
-                watch = await self._index_snapshot("subscribe")
-                while True:
-                    try:
-                        batch = await watch.receive_batch(_BATCH)
-                    except Lagged:
-                        watch.close()
-                        watch = await self._index_snapshot("lagged")
-                        continue
-                    except (trio.EndOfChannel, trio.ClosedResourceError):
-                        return
-                    first = watch.seq - len(batch)
-                    frames = index_frames(batch, first)
-                    taken = outbox.offer(frames)
-                    if taken < len(frames):
-                        feed._frames_dropped += len(frames) - taken
-                        watch.close()
-                        watch = await self._index_snapshot("overflow")
-        finally:
-            if watch is not None:
-                watch.close()
-            if self._index is scope:
-                self._index = None
-
-    async def _index_snapshot(self, reason: str) -> Cursor[RegistryUpdate]:
-        outbox = self._outbox
-        while True:
-            await outbox.wait_room()
-            if outbox.has_room():
-                break
-        registry = self._feed._registry
-        watch = registry.watch()  # attach first: no update can fall in between
-        sessions = registry.sessions()
-        if reason != "subscribe":
-            self._feed._resyncs += 1
-        outbox.put(index_snapshot_frame(reason, watch.seq - 1, sessions))
-        return watch
-
-
-# -- the server ----------------------------------------------------------------------
+_LOOPBACK: Final = frozenset({"127.0.0.1", "localhost", "::1"})
 
 
 @final
@@ -708,11 +127,14 @@ class EventFeed:
     Args:
         registry: what to serve, e.g. a ``SessionPool``.
         token: the secret a client must present (``Authorization: Bearer`` in the
-            handshake, or a first ``{"type": "auth", "token": ...}`` frame).
+            handshake, or a first ``{"type": "auth", "token": ...}`` frame); it
+            also signs read tokens (:meth:`read_token`).
         allowed_origins: if given, a handshake whose ``Origin`` header is not in
             it is rejected with 403 (handshakes without ``Origin``, i.e. not from
             a browser, are allowed).
-        max_connections: connections beyond this are closed with 1013.
+        max_connections: authenticated connections; beyond, closed with 1013.
+        max_unauthenticated: connections waiting for their ``auth`` frame;
+            beyond, closed with 1013 (a separate budget: Rule 2).
         max_message_size: client messages longer than this (in characters) close
             the connection with 1009.
         max_subscriptions: session subscriptions per connection.
@@ -720,9 +142,10 @@ class EventFeed:
         idle_timeout: close (1001) a connection from which nothing (message or
             pong) arrived for this long; ``None``: never.
         auth_timeout: seconds to complete the handshake and authenticate.
-        send_buffer: frames buffered per connection before its subscriptions
-            resync (Rule 2).
+        send_buffer: the most events one subscription reads from its log for
+            one write (replay and live alike are paced by the socket).
         close_timeout: seconds to wait for a closing handshake.
+        compression: accept permessage-deflate when a client offers it.
 
     Raises:
         ConfigurationError: a bad argument.
@@ -735,6 +158,7 @@ class EventFeed:
         token: str,
         allowed_origins: Iterable[str] | None = None,
         max_connections: int = DEFAULT_MAX_CONNECTIONS,
+        max_unauthenticated: int = DEFAULT_MAX_UNAUTHENTICATED,
         max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE,
         max_subscriptions: int = DEFAULT_MAX_SUBSCRIPTIONS,
         heartbeat_interval: float | None = DEFAULT_HEARTBEAT_INTERVAL,
@@ -742,39 +166,46 @@ class EventFeed:
         auth_timeout: float = DEFAULT_AUTH_TIMEOUT,
         send_buffer: int = DEFAULT_SEND_BUFFER,
         close_timeout: float = DEFAULT_CLOSE_TIMEOUT,
+        compression: bool = True,
     ) -> None:
         if not isinstance(token, str) or not token:
             # Never show the value: it is (meant to be) a secret.
             raise ConfigurationError(
                 f"token must be a non-empty string, got a {type(token).__name__!r}."
             )
-        self._registry = registry
-        self._token = token.encode()
-        self._origins = None if allowed_origins is None else frozenset(allowed_origins)
-        if self._origins is not None and not all(isinstance(o, str) for o in self._origins):
-            raise ConfigurationError(
-                f"allowed_origins must hold strings, got {sorted(map(repr, self._origins))!r}."
-            )
-        self._max_connections = positive_int("max_connections", max_connections)
-        self._max_message_size = positive_int("max_message_size", max_message_size)
-        self._max_subscriptions = positive_int("max_subscriptions", max_subscriptions)
-        self._send_buffer = positive_int("send_buffer", send_buffer)
-        if self._send_buffer < 2:
+        self.registry = registry
+        self.secret = token.encode("utf-8", "surrogatepass")
+        self._origins: frozenset[str] | None = None
+        if allowed_origins is not None:
+            self.allow_origins(allowed_origins)
+        self.max_connections = positive_int("max_connections", max_connections)
+        self.max_unauthenticated = positive_int("max_unauthenticated", max_unauthenticated)
+        self.max_message_size = positive_int("max_message_size", max_message_size)
+        self.max_subscriptions = positive_int("max_subscriptions", max_subscriptions)
+        self.send_buffer = positive_int("send_buffer", send_buffer)
+        if self.send_buffer < 2:
             raise ConfigurationError(f"send_buffer must be at least 2, got {send_buffer!r}.")
-        self._heartbeat_interval = optional_seconds("heartbeat_interval", heartbeat_interval)
-        self._idle_timeout = optional_seconds("idle_timeout", idle_timeout)
-        self._auth_timeout = seconds("auth_timeout", auth_timeout)
-        self._close_timeout = seconds("close_timeout", close_timeout)
-        self._live: set[_Connection] = set()
-        self._caches: dict[str, FrameCache] = {}  # followed sessions' recent frames
-        self._open = 0  # connections from handshake to the end of their close
+        self.heartbeat_interval = optional_seconds("heartbeat_interval", heartbeat_interval)
+        self.idle_timeout = optional_seconds("idle_timeout", idle_timeout)
+        self.auth_timeout = seconds("auth_timeout", auth_timeout)
+        self.close_timeout = seconds("close_timeout", close_timeout)
+        if not isinstance(compression, bool):
+            raise ConfigurationError(f"compression must be a bool, got {compression!r}.")
+        self.compression = compression
+        self.shared_watches: Watches | None = None
+        self._live: set[FeedConnection] = set()
+        self._caches: dict[str, FrameCache] = {}
+        self._open = 0  # connections from TCP accept to the end of their close
+        self._handshakes = 0
+        self._waiting_auth = 0
+        self._authed = 0
         self._drained = trio.Event()
         self._drained.set()
         self._numbers = 0
         self._accepted = 0
         self._rejected = 0
         self._frames_sent = 0
-        self._frames_dropped = 0
+        self._messages_sent = 0
         self._resyncs = 0
         self._shutting_down = False
         self._port: int | None = None
@@ -794,33 +225,77 @@ class EventFeed:
             raise RuntimeError("The event feed is not listening on a port.")
         return self._port
 
+    def allow_origins(self, origins: Iterable[str]) -> None:
+        """Replace the browser ``Origin``s allowed to connect.
+
+        Raises:
+            ConfigurationError: ``origins`` holds something else than strings.
+        """
+        allowed = frozenset(origins)
+        if not all(isinstance(o, str) for o in allowed):
+            raise ConfigurationError(
+                f"allowed_origins must hold strings, got {sorted(map(repr, allowed))!r}."
+            )
+        self._origins = allowed
+
+    def read_token(self, session: str, ttl: float = 3600.0) -> str:
+        """A token that may follow ``session`` only, for ``ttl`` seconds.
+
+        Signed with this feed's token (HMAC-SHA256): give it to a dashboard
+        that should see one session. Not a checkpoint.
+
+        Raises:
+            ConfigurationError: ``session`` is empty or ``ttl`` not a positive number.
+        """
+        ttl = seconds("ttl", ttl)
+        return make_read_token(self.secret, session, time.time() + ttl)
+
     def statistics(self) -> FeedStatistics:
         """Counters of the feed (O(connections)). Not a checkpoint."""
         return FeedStatistics(
             connections=self._open,
+            unauthenticated=self._handshakes + self._waiting_auth,
             subscriptions=sum(conn.subscriptions for conn in self._live),
             accepted=self._accepted,
             rejected=self._rejected,
             frames_sent=self._frames_sent,
-            frames_dropped=self._frames_dropped,
+            messages_sent=self._messages_sent,
+            frames_dropped=0,
             resyncs=self._resyncs,
         )
 
-    def _cache(self, session: str) -> FrameCache:
+    # -- for connections ------------------------------------------------------------
+
+    def cache(self, session: str) -> FrameCache:
         cache = self._caches.get(session)
         if cache is None:
             cache = self._caches[session] = FrameCache(session)
         cache.users += 1
         return cache
 
-    def _uncache(self, session: str) -> None:
+    def uncache(self, session: str) -> None:
         cache = self._caches[session]
         cache.users -= 1
         if not cache.users:
             del self._caches[session]
 
-    def _token_ok(self, token: bytes) -> bool:
-        return hmac.compare_digest(token, self._token)
+    def count_sent(self, frames: int, messages: int) -> None:
+        self._frames_sent += frames
+        self._messages_sent += messages
+
+    def count_resync(self) -> None:
+        self._resyncs += 1
+
+    def promote(self, conn: FeedConnection) -> bool:
+        """Move a connection that authenticated by frame into the authenticated budget."""
+        del conn
+        if self._authed >= self.max_connections:
+            return False
+        self._waiting_auth -= 1
+        self._authed += 1
+        return True
+
+    # -- serving --------------------------------------------------------------------
 
     async def serve(
         self,
@@ -833,13 +308,14 @@ class EventFeed:
 
         Supports ``await nursery.start(feed.serve, host, port)``, which returns
         the feed once it listens (:attr:`port` is then the bound port). On
-        cancellation every connection is closed with 1001 (waiting at most
-        ``close_timeout`` for the closing handshakes), then the listener closes.
+        cancellation every connection is closed with 1001 (Rule 4), then the
+        listener closes.
         """
         # The listener and the connections run in a shielded scope so that the
-        # closing handshakes of Rule 6 can complete after we are cancelled.
+        # closing handshakes of Rule 4 can complete after we are cancelled.
         server_scope = trio.CancelScope(shield=True)
         async with trio.open_nursery() as nursery:
+            self.shared_watches = Watches(nursery)
             listeners = await nursery.start(self._listen, host, port, server_scope)
             self._port = listeners[0].socket.getsockname()[1]
             task_status.started(self)
@@ -849,6 +325,7 @@ class EventFeed:
                 with trio.CancelScope(shield=True):
                     await self._shut_down()
                 server_scope.cancel()
+                nursery.cancel_scope.cancel()
                 self._port = None
 
     async def _listen(
@@ -866,141 +343,125 @@ class EventFeed:
         self._shutting_down = True
         for conn in list(self._live):
             conn.shut(_SHUTDOWN)
-        with trio.move_on_after(self._close_timeout + 0.5):
+        with trio.move_on_after(2 * self.close_timeout + 0.5):
             await self._drained.wait()
 
     async def serve_stream(self, stream: trio.abc.Stream) -> None:
         """Serve one connection on an open byte stream, from handshake to close.
 
         Owns and closes ``stream``. Never raises for anything the client does
-        (Rule 5); returns when the connection is over. A client that does not
-        complete the websocket handshake within ``auth_timeout`` is dropped.
-        """
-        try:
-            async with trio.open_nursery() as nursery:
-                request: WebSocketRequest | None = None
-                with trio.move_on_after(self._auth_timeout):
-                    request = await wrap_server_stream(
-                        _GuardedNursery(nursery),  # type: ignore[arg-type]  # start_soon only
-                        stream,
-                        max_message_size=self._max_message_size,
-                    )
-                if request is not None:
-                    await self.handle(request)
-                # Let trio-websocket's reader flush what it still has to send (a
-                # close frame of its own, for one), then stop it.
-                nursery.cancel_scope.deadline = trio.current_time() + self._close_timeout
-        finally:
-            with trio.CancelScope(shield=True), trio.move_on_after(self._close_timeout):
-                try:
-                    await stream.aclose()
-                except (trio.BrokenResourceError, trio.ClosedResourceError):
-                    pass
-
-    async def handle(self, request: WebSocketRequest) -> None:
-        """Serve one websocket handshake request to the end of its connection.
-
-        For a server of your own built on ``trio_websocket.serve_websocket``.
-        Never raises for anything the client does (Rule 5). Prefer
-        :meth:`serve_stream` (what :meth:`serve` uses): it also shields the
-        connection from a trio-websocket reader failure (see ``_GuardedNursery``)
-        and lets the reader flush its last frames before the stream closes.
+        (Rule 3); returns when the connection is over.
         """
         if self._open == 0:
             self._drained = trio.Event()
         self._open += 1
         try:
-            await self._handle(request)
-        except* Exception as group:
-            _logger.error(
-                "An event feed connection failed; it was closed with 1011.", exc_info=group
-            )
+            await self._serve(stream)
+        except Exception:
+            _logger.exception("An event feed connection failed; it was closed with 1011.")
         finally:
+            with trio.CancelScope(shield=True), trio.move_on_after(self.close_timeout):
+                try:
+                    await stream.aclose()
+                except (trio.BrokenResourceError, trio.ClosedResourceError):
+                    pass
             self._open -= 1
             if self._open == 0:
                 self._drained.set()
 
-    async def _handle(self, request: WebSocketRequest) -> None:
-        headers = request.headers
+    async def _serve(self, stream: trio.abc.Stream) -> None:
+        if self._handshakes >= self.max_connections:
+            self._rejected += 1
+            return  # a flood of handshakes: drop the newest (each is bounded by auth_timeout)
+        ws = ServerWebSocket(stream, self.max_message_size)
+        self._handshakes += 1
+        accepted, grant = False, None
+        try:
+            with trio.move_on_after(self.auth_timeout):
+                accepted, grant = await self._handshake(ws)
+        except HandshakeFailed:
+            self._rejected += 1
+        finally:
+            self._handshakes -= 1
+        if accepted:
+            await self._connect(ws, grant)
+
+    async def _handshake(self, ws: ServerWebSocket) -> tuple[bool, Grant | None]:
+        """Read and answer the handshake: whether it was accepted, and the header's grant."""
+        request = await ws.read_request()
+        headers = request.extra_headers
         origin = header_value(headers, b"origin")
         if (
             self._origins is not None
             and origin is not None
             and origin.decode("latin-1") not in self._origins
         ):
-            await self._reject(request, 403)
-            return
-        authenticated = False
+            self._rejected += 1
+            await ws.reject(403, b"Origin not allowed.\n")
+            return False, None
+        grant: Grant | None = None
         authorization = header_value(headers, b"authorization")
         if authorization is not None:
             scheme, _, credentials = authorization.strip().partition(b" ")
-            if scheme.lower() != b"bearer" or not self._token_ok(credentials.strip()):
-                await self._reject(request, 401, [(b"www-authenticate", b'Bearer realm="feed"')])
-                return
-            authenticated = True
-        over_limit = self._open > self._max_connections or self._shutting_down
-        try:
-            ws = await request.accept()
-        except ConnectionClosed:
+            if scheme.lower() == b"bearer":
+                grant = check_token(self.secret, credentials.strip(), time.time())
+            if grant is None:
+                self._rejected += 1
+                await ws.reject(
+                    401, b"Bad token.\n", [(b"www-authenticate", b'Bearer realm="feed"')]
+                )
+                return False, None
+        deflate = self.compression and bool(request.extensions)
+        await ws.send_all(ws.accept(deflate=deflate, headers=[]))
+        return True, grant
+
+    async def _connect(self, ws: ServerWebSocket, grant: Grant | None) -> None:
+        if self._shutting_down:
+            await self._close_now(ws, _SHUTDOWN)
             return
-        if over_limit:
+        if grant is not None:
+            full = self._authed >= self.max_connections
+        else:
+            full = self._waiting_auth >= self.max_unauthenticated
+        if full:
             self._rejected += 1
-            await self._close(
-                ws,
-                _SHUTDOWN
-                if self._shutting_down
-                else Close(CLOSE_TRY_AGAIN_LATER, "too many connections"),
-            )
+            await self._close_now(ws, Close(CLOSE_TRY_AGAIN_LATER, "too many connections"))
             return
+        if grant is not None:
+            self._authed += 1
+        else:
+            self._waiting_auth += 1
         self._accepted += 1
         self._numbers += 1
-        conn = _Connection(self, ws, self._numbers, authenticated=authenticated)
+        conn = FeedConnection(self, ws, self._numbers, grant)
+        ws.set_handlers(conn.on_pong, conn.on_control)
         self._live.add(conn)
-        close: Close | None = _CANCELLED  # unless run() returns
+        close: Close | None = None
         try:
-            try:
-                close = await conn.run()
-            except Exception:
-                close = Close(CLOSE_INTERNAL_ERROR, "internal error")
-                raise
+            close = await conn.run()
+        except Exception:
+            _logger.exception("An event feed connection failed; it was closed with 1011.")
+            close = Close(CLOSE_INTERNAL_ERROR, "internal error")
+            await self._close_now(ws, close)
+            return
         finally:
             self._live.discard(conn)
-            if close is not None:
-                await self._close(ws, close)
+            if conn.authenticated:
+                self._authed -= 1
+            else:
+                self._waiting_auth -= 1
+        if close is not None:
+            with trio.move_on_after(self.close_timeout):
+                await ws.finish()
 
-    async def _reject(
-        self,
-        request: WebSocketRequest,
-        status: int,
-        headers: list[tuple[bytes, bytes]] | None = None,
-    ) -> None:
-        self._rejected += 1
-        try:
-            await request.reject(status, extra_headers=headers)
-        except ConnectionClosed:
-            pass
-
-    async def _close(self, ws: WebSocketConnection, close: Close) -> None:
-        """Send the error frame (if any), then close with ``close.code``; bounded.
-
-        A connection cancelled from outside (``_CANCELLED``) closes in a shielded
-        scope, but only waits ``_CANCELLED_GRACE`` for its close frame to go out:
-        nobody is left to read the client's reply. Otherwise the closing handshake
-        gets ``close_timeout`` and stays cancellable, so that a connection whose
-        protocol layer failed does not wait for a reply that cannot come.
-        """
-        if ws.closed is not None:
-            return
-        cancelled = close is _CANCELLED
-        grace = _CANCELLED_GRACE if cancelled else self._close_timeout
-        with trio.CancelScope(shield=cancelled), trio.move_on_after(grace):
+    async def _close_now(self, ws: ServerWebSocket, close: Close) -> None:
+        """Close an accepted connection that no task serves (bounded, shielded)."""
+        with trio.CancelScope(shield=True), trio.move_on_after(self.close_timeout):
             try:
-                if close.frame is not None:
-                    await ws.send_message(close.frame)
-                    self._frames_sent += 1
-            except ConnectionClosed:
+                await ws.send_all(ws.close_frame(close.code, close.reason))
+            except ConnectionBroken:
                 return
-            await ws.aclose(close.code, close.reason)
+            await ws.finish()
 
 
 async def serve_event_feed(
@@ -1009,51 +470,41 @@ async def serve_event_feed(
     port: int,
     *,
     token: str,
-    allowed_origins: Iterable[str] | None = None,
-    max_connections: int = DEFAULT_MAX_CONNECTIONS,
-    max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE,
-    max_subscriptions: int = DEFAULT_MAX_SUBSCRIPTIONS,
-    heartbeat_interval: float | None = DEFAULT_HEARTBEAT_INTERVAL,
-    idle_timeout: float | None = DEFAULT_IDLE_TIMEOUT,
-    auth_timeout: float = DEFAULT_AUTH_TIMEOUT,
-    send_buffer: int = DEFAULT_SEND_BUFFER,
-    close_timeout: float = DEFAULT_CLOSE_TIMEOUT,
     task_status: trio.TaskStatus[EventFeed] = trio.TASK_STATUS_IGNORED,
+    **options: Any,
 ) -> NoReturn:
     """Serve a session registry's live sessions and event logs over websockets.
 
     Runs until cancelled; start it with ``feed = await nursery.start(serve_event_feed,
     pool, "127.0.0.1", 0, token=...)`` and read the bound port from ``feed.port``.
-    Each connection is a task of the server (Rule 1) with its own cursors; a slow
-    client gets ``resync`` frames instead of slowing anything (Rule 2). On
-    cancellation open connections are closed with 1001 first (Rule 6).
+    Each connection is a task of the server with its own cursors; a slow client
+    only slows its own replay (the log is the buffer). On cancellation open
+    connections are closed with 1001 first (Rule 4).
 
     Args:
         registry: what to serve, e.g. a ``SessionPool`` (any ``SessionRegistry``).
         host: the interface to bind (``None``: all).
         port: the TCP port (0: any free port).
-        token, allowed_origins, max_connections, max_message_size, max_subscriptions,
-        heartbeat_interval, idle_timeout, auth_timeout, send_buffer, close_timeout:
-            see :class:`EventFeed`.
+        token: the feed's token.
+        **options: the other :class:`EventFeed` arguments (``allowed_origins``,
+            ``max_connections``, ``max_unauthenticated``, ``max_message_size``,
+            ``max_subscriptions``, ``heartbeat_interval``, ``idle_timeout``,
+            ``auth_timeout``, ``send_buffer``, ``close_timeout``, ``compression``).
 
     Raises:
         ConfigurationError: a bad argument (before binding).
         OSError: the address cannot be bound.
     """
-    feed = EventFeed(
-        registry,
-        token=token,
-        allowed_origins=allowed_origins,
-        max_connections=max_connections,
-        max_message_size=max_message_size,
-        max_subscriptions=max_subscriptions,
-        heartbeat_interval=heartbeat_interval,
-        idle_timeout=idle_timeout,
-        auth_timeout=auth_timeout,
-        send_buffer=send_buffer,
-        close_timeout=close_timeout,
-    )
+    feed = EventFeed(registry, token=token, **options)
     await feed.serve(host, port, task_status=task_status)
+
+
+def _page_origins(host: str, port: int) -> set[str]:
+    """The ``Origin``s of a page served on ``host:port`` (loopback names included)."""
+    names = {host}
+    if host in _LOOPBACK:
+        names |= _LOOPBACK
+    return {f"http://{'[' + n + ']' if ':' in n else n}:{port}" for n in names}
 
 
 async def serve_dashboard(
@@ -1069,9 +520,12 @@ async def serve_dashboard(
     """Serve the dashboard page (plain HTTP on ``port``) and its feed (on ``feed_port``).
 
     The page takes the token from its URL fragment (``#token=...``, never sent to
-    the HTTP server) and reads the feed's port from ``/config.json``. Runs until
-    cancelled; ``await nursery.start(serve_dashboard, pool, "127.0.0.1", 0,
-    token=...)`` returns a :class:`DashboardAddress`.
+    the HTTP server) and reads the feed's port from ``/config.json``. Unless
+    ``allowed_origins`` is given, the feed accepts browsers only from the page
+    itself (``http://<host>:<port>``; for a loopback host also its other loopback
+    names; for a wildcard host the origin is not checked). Runs until cancelled;
+    ``await nursery.start(serve_dashboard, pool, "127.0.0.1", 0, token=...)``
+    returns a :class:`DashboardAddress`.
 
     Args:
         registry: what to serve, e.g. a ``SessionPool``.
@@ -1085,12 +539,17 @@ async def serve_dashboard(
         ConfigurationError: a bad argument.
         OSError: an address cannot be bound.
     """
+    explicit_origins = "allowed_origins" in feed_options
     feed = EventFeed(registry, token=token, **feed_options)
+    if not explicit_origins and host not in ("", "0.0.0.0", "::"):
+        feed.allow_origins(())  # nothing until the page's port is known
     async with trio.open_nursery() as nursery:
         await nursery.start(feed.serve, host, feed_port)
         http_port: int = await nursery.start(
             functools.partial(serve_dashboard_page, host, port, feed_port=feed.port)
         )
+        if not explicit_origins and host not in ("", "0.0.0.0", "::"):
+            feed.allow_origins(_page_origins(host, http_port))
         shown = f"[{host}]" if ":" in host else host
         task_status.started(
             DashboardAddress(

@@ -464,7 +464,10 @@ async def test_unknown_and_unencodable_events_are_passed_through(nursery: trio.N
     assert odd["data"]["result"] == "<unencodable object>"
 
 
-async def test_lagged_subscriber_gets_resync_then_follows_live(nursery: trio.Nursery) -> None:
+async def test_lagged_subscriber_gets_resync_naming_the_dropped_events_then_the_rest(
+    nursery: trio.Nursery,
+) -> None:
+    """Issue 16: a resync only for what retention dropped, then every retained event."""
     registry = FakeRegistry()
     log = registry.add("run_a", retention=Ring(4))
     log.extend(delta(str(i)) for i in range(10))  # seqs 0-5 are gone
@@ -473,28 +476,33 @@ async def test_lagged_subscriber_gets_resync_then_follows_live(nursery: trio.Nur
         async with connect(feed) as ws:
             await ready(ws)
             await send(ws, {"type": "subscribe", "session": "run_a", "after": -1})
-            await recv_type(ws, "session.subscribed")
+            subscribed = await recv_type(ws, "session.subscribed")
             resync = await recv(ws)
+            kept = [await recv(ws) for _ in range(4)]
             log.append(delta("10"))
             live = await recv(ws)
+    assert subscribed["data"]["recovered"] is False
+    assert (subscribed["data"]["missed_from"], subscribed["data"]["missed_to"]) == (0, 5)
     assert resync["type"] == "resync"
-    assert resync["sequence"] == 9
+    assert resync["sequence"] == 5
     assert resync["data"]["reason"] == "lagged"
-    assert resync["data"]["next_seq"] == 10
-    assert resync["data"]["missed"] == 10
+    assert resync["data"]["next_seq"] == 6
+    assert (resync["data"]["missed_from"], resync["data"]["missed_to"]) == (0, 5)
+    assert resync["data"]["missed"] == 6
     assert resync["data"]["snapshot"]["next_seq"] == 10
+    assert [f["sequence"] for f in kept] == [6, 7, 8, 9]
     assert live["sequence"] == 10
 
 
-async def test_stalled_client_gets_resync_and_does_not_slow_the_session(
+async def test_stalled_client_does_not_slow_the_session_and_loses_nothing(
     nursery: trio.Nursery,
 ) -> None:
-    """A client that stops reading costs its own buffer, not the session's throughput.
+    """A client that stops reading costs a cursor position, not the session's throughput.
 
     The producer's events/s is measured with one reading client, then again with
-    a stalled client subscribed as well (after its buffers have filled). When
-    the stalled client reads again it finds a ``resync`` and then consecutive
-    frames.
+    a stalled client subscribed as well (after its socket buffers have filled:
+    its cursor is thousands of events behind). When the stalled client reads
+    again it gets every event, in order, without a resync (issue 16).
     """
     registry = FakeRegistry()
     log = registry.add("busy")
@@ -523,21 +531,24 @@ async def test_stalled_client_gets_resync_and_does_not_slow_the_session(
                 alone = await produce(n)
             # Stall the second client: subscribe, never read, fill every buffer.
             await ready(stalled)
-            await send(stalled, {"type": "subscribe", "session": "busy", "after": log.next_seq - 1})
-            while feed.statistics().frames_dropped == 0:
-                log.append(delta(payload))
-                await trio.lowlevel.checkpoint()
+            start = log.next_seq - 1
+            await send(stalled, {"type": "subscribe", "session": "busy", "after": start})
             async with trio.open_nursery() as inner:
-                inner.start_soon(read_all, reader, log.next_seq + n)
+                inner.start_soon(recv_type, reader, "session.end")
+                while log.statistics().slowest_cursor_lag < 3000:
+                    log.append(delta(payload))
+                    await trio.lowlevel.checkpoint()
                 with_stalled = await produce(n)
+                registry.finish("busy")
             assert with_stalled > alone / 4, (alone, with_stalled)
-            # The stalled client now reads: a resync, then consecutive frames.
-            resync = await recv_type(stalled, "resync")
-            assert resync["data"]["reason"] == "overflow"
-            assert resync["data"]["missed"] > 0
-            log.append(delta("after"))
-            follow = await recv(stalled)
-            assert follow["sequence"] == resync["sequence"] + 1
+            # The stalled client now reads: every event, consecutive.
+            seqs = []
+            while (frame := await recv(stalled))["type"] != "session.end":
+                if frame["type"] != "session.subscribed":
+                    assert frame["type"] == "response.output_text.delta", frame["type"]
+                    seqs.append(frame["sequence"])
+    assert seqs == list(range(start + 1, log.next_seq))
+    assert feed.statistics().resyncs == 0
 
 
 # -- the index -----------------------------------------------------------------------

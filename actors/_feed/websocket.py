@@ -34,7 +34,6 @@ so a client cannot make the server buffer more than that plus one read.
 
 from __future__ import annotations
 
-import struct
 import zlib
 from typing import TYPE_CHECKING, Final, final
 
@@ -55,6 +54,8 @@ from wsproto.events import (
 from wsproto.extensions import PerMessageDeflate
 from wsproto.utilities import LocalProtocolError, RemoteProtocolError
 
+from actors._feed.protocol import text_frame
+
 if TYPE_CHECKING:
     from collections.abc import Callable
 
@@ -67,25 +68,11 @@ __all__ = [
     "MessageTooBig",
     "ProtocolViolation",
     "ServerWebSocket",
-    "text_frame",
 ]
 
 # Bytes read per receive: small enough that one read inflated by permessage-deflate
 # (at most ~1,000x) stays bounded, large enough for bulk commands.
 RECEIVE_SIZE: Final = 16 * 1024
-_PACK_16: Final = struct.Struct("!BBH").pack
-_PACK_64: Final = struct.Struct("!BBQ").pack
-
-
-def text_frame(payload: bytes, *, rsv1: bool = False) -> bytes:
-    """One unmasked, final text frame (server to client) carrying ``payload``."""
-    first = 0xC1 if rsv1 else 0x81
-    n = len(payload)
-    if n < 126:
-        return bytes((first, n)) + payload
-    if n < 65536:
-        return _PACK_16(first, 126, n) + payload
-    return _PACK_64(first, 127, n) + payload
 
 
 @final
@@ -152,14 +139,17 @@ class ServerWebSocket:
         stream: the byte stream; the caller owns it and closes it.
         max_message_size: the longest text message accepted, in characters.
         on_pong: called (synchronously) for every pong received.
+        on_control: called (synchronously) with each frame owed to the client (the
+            pong answering a ping); the caller queues it for its writer.
     """
 
     __slots__ = (
         "_deflater",
+        "_failed",
         "_max",
+        "_on_control",
         "_on_pong",
         "_parts",
-        "_pending_pongs",
         "_proto",
         "_size",
         "_stream",
@@ -171,6 +161,7 @@ class ServerWebSocket:
         stream: trio.abc.Stream,
         max_message_size: int,
         on_pong: Callable[[], None] | None = None,
+        on_control: Callable[[bytes], None] | None = None,
     ) -> None:
         self._stream = stream
         self._proto = WSConnection(ConnectionType.SERVER)
@@ -179,8 +170,16 @@ class ServerWebSocket:
         self._parts: list[str] = []
         self._size = 0
         self._deflater: Deflater | None = None
-        self._pending_pongs: list[bytes] = []
+        self._on_control = on_control
+        self._failed = False
         self.broken = False
+
+    def set_handlers(
+        self, on_pong: Callable[[], None] | None, on_control: Callable[[bytes], None] | None
+    ) -> None:
+        """Set the ``on_pong`` and ``on_control`` callbacks (see the class)."""
+        self._on_pong = on_pong
+        self._on_control = on_control
 
     @property
     def deflater(self) -> Deflater | None:
@@ -196,12 +195,6 @@ class ServerWebSocket:
         """One text message, compressed if negotiated."""
         deflater = self._deflater
         return text_frame(payload) if deflater is None else deflater.frame(payload)
-
-    def take_pongs(self) -> list[bytes]:
-        """The pong frames owed to the client's pings (the writer sends them)."""
-        pongs = self._pending_pongs
-        self._pending_pongs = []
-        return pongs
 
     # -- handshake ------------------------------------------------------------------
 
@@ -269,7 +262,7 @@ class ServerWebSocket:
     async def receive(self) -> str:
         """The next complete text message from the client.
 
-        Pings are answered (see :meth:`take_pongs`); pongs call ``on_pong``.
+        Pings are answered through ``on_control``; pongs call ``on_pong``.
 
         Raises:
             ClientClosed: the client started the closing handshake.
@@ -297,8 +290,8 @@ class ServerWebSocket:
                 elif isinstance(event, BytesMessage):
                     raise BinaryMessage
                 elif isinstance(event, Ping):
-                    if proto.state is ConnectionState.OPEN:
-                        self._pending_pongs.append(proto.send(event.response()))
+                    if proto.state is ConnectionState.OPEN and self._on_control is not None:
+                        self._on_control(proto.send(event.response()))
                 elif isinstance(event, Pong):
                     if self._on_pong is not None:
                         self._on_pong()
@@ -307,7 +300,9 @@ class ServerWebSocket:
                         raise ClientClosed(int(event.code), event.reason or "")
                     if proto.state is ConnectionState.OPEN:
                         # wsproto reports a frame it could not parse as a close
-                        # event without changing state: the error is the client's.
+                        # event without changing state: the error is the client's,
+                        # and the frame parser cannot go on.
+                        self._failed = True
                         raise ProtocolViolation(int(event.code), event.reason or "")
                     raise ConnectionBroken  # the reply to our own close
             if proto.state is not ConnectionState.OPEN and proto.state is not (
@@ -320,6 +315,7 @@ class ServerWebSocket:
             try:
                 proto.receive_data(data)
             except RemoteProtocolError as exc:
+                self._failed = True
                 raise ProtocolViolation(1002, str(exc)) from None
 
     # -- writing --------------------------------------------------------------------
@@ -333,6 +329,12 @@ class ServerWebSocket:
         except (trio.BrokenResourceError, trio.ClosedResourceError):
             self.broken = True
             raise ConnectionBroken from None
+
+    def ping(self, payload: bytes) -> bytes:
+        """A ping frame (``b""`` once closing)."""
+        if self._proto.state is not ConnectionState.OPEN:
+            return b""
+        return self._proto.send(Ping(payload=payload))
 
     def close_frame(self, code: int, reason: str) -> bytes:
         """Our close frame (``b""`` if one was already sent or the connection is closed)."""
@@ -348,18 +350,40 @@ class ServerWebSocket:
             code = 1000
         return self._proto.send(CloseConnection(code=code))
 
-    async def finish(self, timeout: float) -> None:
-        """Shut our write side, then drop what the client sends until it closes its side.
+    async def finish(self) -> None:
+        """Complete the closing handshake after our last frame was written.
 
-        Bounded by ``timeout`` seconds; a checkpoint. Call after the last frame (a
-        close frame) was written, before closing the stream.
+        Reads (and drops) what the client still sends until its close frame
+        arrives, then returns: the caller closes the stream, as RFC 6455 §7.1.1
+        wants the server to. If the client's bytes can no longer be parsed (a
+        protocol violation), shuts our write side and reads until the client
+        closes its side instead. Either way no unread input is left to turn
+        the close into a TCP reset. A checkpoint; the caller bounds it
+        (``trio.move_on_after``).
         """
-        with trio.move_on_after(timeout):
-            stream = self._stream
-            if not self.broken and isinstance(stream, trio.abc.HalfCloseableStream):
-                try:
-                    await stream.send_eof()
-                except (trio.BrokenResourceError, trio.ClosedResourceError):
+        proto = self._proto
+        if self.broken or proto.state is ConnectionState.CLOSED:
+            return
+        if not self._failed:
+            while proto.state is not ConnectionState.CLOSED:
+                for _ in proto.events():
+                    pass
+                if proto.state is ConnectionState.CLOSED:
                     return
-            while await self._receive():
-                pass
+                data = await self._receive()
+                if not data:
+                    return
+                try:
+                    proto.receive_data(data)
+                except RemoteProtocolError:
+                    break
+            else:
+                return
+        stream = self._stream
+        if isinstance(stream, trio.abc.HalfCloseableStream):
+            try:
+                await stream.send_eof()
+            except (trio.BrokenResourceError, trio.ClosedResourceError):
+                return
+        while await self._receive():
+            pass
