@@ -350,6 +350,9 @@ class ServerWebSocket:
             code = 1000
         return self._proto.send(CloseConnection(code=code))
 
+    def _closed(self) -> bool:
+        return self._proto.state is ConnectionState.CLOSED
+
     async def finish(self) -> None:
         """Complete the closing handshake after our last frame was written.
 
@@ -361,24 +364,21 @@ class ServerWebSocket:
         the close into a TCP reset. A checkpoint; the caller bounds it
         (``trio.move_on_after``).
         """
-        proto = self._proto
-        if self.broken or proto.state is ConnectionState.CLOSED:
+        if self.broken or self._closed():
             return
         if not self._failed:
-            while proto.state is not ConnectionState.CLOSED:
-                for _ in proto.events():
+            while True:
+                for _ in self._proto.events():
                     pass
-                if proto.state is ConnectionState.CLOSED:
+                if self._closed():
                     return
                 data = await self._receive()
                 if not data:
                     return
                 try:
-                    proto.receive_data(data)
+                    self._proto.receive_data(data)
                 except RemoteProtocolError:
                     break
-            else:
-                return
         stream = self._stream
         if isinstance(stream, trio.abc.HalfCloseableStream):
             try:

@@ -22,19 +22,49 @@ import msgspec
 import trio
 
 from actors._feed.server import DashboardAddress, serve_dashboard
+from runtime._base.errors import ConfigurationError
 from runtime._client.client import OpenRouter
 from runtime._client.pool import open_session_pool
 from runtime.emulator._core import Emulator
 from runtime.emulator._server import open_emulator
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator
+    from collections.abc import AsyncIterator, Mapping
 
     from runtime._agent.tools import Tool
 
 __all__ = ["ServeOptions", "ServedDashboard", "serve_sessions"]
 
 EMULATOR_MODEL: Final = "emulator/tool-caller"
+
+TOKEN_ENV: Final = "OPENROUTER_TRIO_FEED_TOKEN"
+"""The environment variable ``serve`` reads the feed's token from."""
+
+
+def resolve_token(options: ServeOptions, environ: Mapping[str, str]) -> tuple[str, bool]:
+    """The feed's token and whether it was generated (see ``ServeOptions.token``).
+
+    Raises:
+        ConfigurationError: the token file cannot be read or is empty (the message
+            names the file, never its content).
+    """
+    if options.token:
+        return options.token, False
+    if options.token_file is not None:
+        try:
+            with open(options.token_file, encoding="utf-8") as file:
+                token = file.read().strip()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigurationError(
+                f"Cannot read the feed token file {options.token_file!r}: {type(exc).__name__}."
+            ) from None
+        if not token:
+            raise ConfigurationError(f"The feed token file {options.token_file!r} is empty.")
+        return token, False
+    token = environ.get(TOKEN_ENV, "").strip()
+    if token:
+        return token, False
+    return secrets.token_urlsafe(18), True
 
 
 class ServeOptions(msgspec.Struct, frozen=True, kw_only=True):
@@ -43,7 +73,10 @@ class ServeOptions(msgspec.Struct, frozen=True, kw_only=True):
     Attributes:
         host: the interface the page and the feed bind.
         port: the page's port (0: any free one); the feed takes any free port.
-        token: the feed's token (a random one when ``None``).
+        token: the feed's token; when ``None``, read from ``token_file``, else from
+            the ``OPENROUTER_TRIO_FEED_TOKEN`` environment variable, else a random
+            one (the only case in which it is printed).
+        token_file: a file holding the feed's token (surrounding blanks ignored).
         sessions: how many sessions to run in all (0: keep starting new ones).
         concurrency: sessions running at once.
         interval: seconds between two session starts.
@@ -55,6 +88,7 @@ class ServeOptions(msgspec.Struct, frozen=True, kw_only=True):
     host: str = "127.0.0.1"
     port: int = 8000
     token: str | None = None
+    token_file: str | None = None
     sessions: int = 0
     concurrency: int = 4
     interval: float = 1.0
@@ -65,13 +99,18 @@ class ServeOptions(msgspec.Struct, frozen=True, kw_only=True):
 class ServedDashboard(msgspec.Struct, frozen=True, kw_only=True):
     """What :func:`serve_sessions` reports once everything listens.
 
-    ``open_url`` carries the token in its fragment (never sent to the server).
+    ``open_url`` carries the token in its fragment (never sent to the server)
+    only when ``serve`` generated it; a token the user gave is never echoed, and
+    ``open_url`` is then the bare page URL (add ``#token=...`` yourself).
     """
 
     address: DashboardAddress
     token: str
     open_url: str
     backend: str
+
+    def __repr__(self) -> str:  # never show the token (nor the URL that may carry it)
+        return f"ServedDashboard(address={self.address!r}, backend={self.backend!r})"
 
 
 async def serve_sessions(
@@ -85,7 +124,7 @@ async def serve_sessions(
     Startable: ``served = await nursery.start(serve_sessions, options, tools)``.
     Cancelling it cancels the sessions and closes the servers.
     """
-    token = options.token or secrets.token_urlsafe(18)
+    token, generated = resolve_token(options, os.environ)
     key = os.environ.get("OPENROUTER_API_KEY")
     async with _backend(key) as (client, backend):
         model = options.model or (EMULATOR_MODEL if key is None else "openai/gpt-4o-mini")
@@ -102,7 +141,7 @@ async def serve_sessions(
                 ServedDashboard(
                     address=address,
                     token=token,
-                    open_url=f"{address.url}#token={token}",
+                    open_url=f"{address.url}#token={token}" if generated else address.url,
                     backend=backend,
                 )
             )
