@@ -540,7 +540,7 @@ class RawClient:
 
     async def close_code(self, *, reply: bool = True) -> tuple[int | None, list[dict[str, Any]]]:
         """Read to the server's close frame: its code and the text frames before it."""
-        frames = []
+        frames: list[dict[str, Any]] = []
         while True:
             frame = await self.read_frame()
             if frame is None:
