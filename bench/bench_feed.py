@@ -193,9 +193,16 @@ class _Conn:
             if end - start < n:
                 break
             payload = buffer[start : start + n]
+            opcode = buffer[offset] & 0x0F
             offset = start + n
+            if opcode != 1:
+                continue  # pings and the like
             self.messages += 1
-            frames = _MANY.decode(payload) if payload[:1] == b"[" else [_ONE.decode(payload)]
+            try:
+                frames = _MANY.decode(payload) if payload[:1] == b"[" else [_ONE.decode(payload)]
+            except msgspec.DecodeError:
+                print(f"undecodable message: {payload[:80]!r}", file=sys.stderr, flush=True)
+                raise
             now = clock()
             for frame in frames:
                 if frame.type == "response.output_text.delta" and frame.data is not None:
