@@ -18,7 +18,11 @@ run ends when every client has seen every session end. Servers:
 The clients are a small RFC 6455 client of this file (plain sockets and
 ``selectors``, not the server's libraries): they parse every frame, decode every
 event with msgspec and take its latency from the ``time.monotonic()`` stamp the
-producer wrote into its text (one system-wide clock on Linux).
+producer wrote into its text (one system-wide clock on Linux). The stamp is the
+time the event was *due* by the producer's schedule, not when it was built: a
+server whose producer falls behind (the baseline's ``broadcast`` writes inside
+the producer) is charged for the delay, instead of hiding it (coordinated
+omission).
 
 Prints one JSON line per (M, server): ``frames_per_s`` (event frames received
 by all clients / wall time from the first append to the last client done),
@@ -44,7 +48,7 @@ import struct
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 import trio
@@ -52,8 +56,10 @@ import trio
 from actors._feed.server import EventFeed, serve_event_feed
 from runtime._protocol.events import OutputTextDelta
 from runtime._run.eventlog import EventLog, Ring
-from runtime._run.registry import RegistryUpdate
 from runtime._run.status import RunSnapshot, RunUsage
+
+if TYPE_CHECKING:
+    from runtime._run.registry import RegistryUpdate
 
 TOKEN = "bench-token"
 BASELINE = Path(__file__).with_name("feed_baseline.py")
@@ -89,20 +95,21 @@ class _Registry:
         return self.updates.cursor(self.updates.next_seq)
 
 
-def _delta() -> OutputTextDelta:
-    return OutputTextDelta(
-        output_index=0, item_id="msg_bench", content_index=0, delta=f"{time.monotonic():.9f}"
-    )
+def _delta(due: float) -> OutputTextDelta:
+    return OutputTextDelta(output_index=0, item_id="msg_bench", content_index=0, delta=f"{due:.9f}")
 
 
 async def _produce(log: EventLog[Any], events: int, rate: float, tick: float) -> None:
+    """Append ``events`` deltas, ``rate * tick`` per tick, each stamped with when it was due."""
     per_tick = max(1, round(rate * tick)) if rate > 0 else 64
     start = trio.current_time()
+    due_origin = time.monotonic()
     seq = 0
     n = 0
     while seq < events:
         count = min(per_tick, events - seq)
-        log.extend([_delta() for _ in range(count)])
+        due = due_origin + n * tick if rate > 0 else time.monotonic()
+        log.extend([_delta(due) for _ in range(count)])
         seq += count
         n += 1
         if rate > 0:
@@ -293,6 +300,12 @@ async def _reap(lines: _Lines) -> None:
             await pipe.aclose()
 
 
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds a process has used so far (Linux ``/proc``)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def _percentile(hist: dict[int, int], q: float) -> float | None:
     total = sum(hist.values())
     if not total:
@@ -314,9 +327,8 @@ async def _run_clients(
     workers: list[_Lines] = []
     try:
         for share in shares:
-            command = [
-                sys.executable, __file__, "--worker", str(port), str(share), ",".join(sessions), mode
-            ]  # fmt: skip
+            joined = ",".join(sessions)
+            command = [sys.executable, __file__, "--worker", str(port), str(share), joined, mode]
             workers.append(await _spawn(command))
         for worker in workers:
             if (await worker.line()) != b"ready":
@@ -346,9 +358,11 @@ async def _measure(args: argparse.Namespace, clients: int, server: str) -> dict[
             async def go_baseline() -> None:
                 await stdin.send_all(b"go\n")
 
+            cpu_before = _cpu_seconds(baseline.process.pid)
             started, results = await _run_clients(
                 args, port, sessions, clients, "feed", go_baseline
             )
+            cpu = _cpu_seconds(baseline.process.pid) - cpu_before
             await stdin.send_all(b"stop\n")
         finally:
             await _reap(baseline)
@@ -372,9 +386,11 @@ async def _measure(args: argparse.Namespace, clients: int, server: str) -> dict[
                 for log in registry.logs.values():
                     nursery.start_soon(_produce, log, args.events, args.rate, args.tick)
 
+            cpu_before = time.process_time()
             started, results = await _run_clients(
                 args, feed.port, sessions, clients, server, go_feed
             )
+            cpu = time.process_time() - cpu_before
             nursery.cancel_scope.cancel()
     hist: dict[int, int] = {}
     for result in results:
@@ -398,6 +414,8 @@ async def _measure(args: argparse.Namespace, clients: int, server: str) -> dict[
         "expected": expected,
         "dropped": expected - delivered,
         "messages": sum(r["messages"] for r in results),
+        "server_cpu_s": round(cpu, 3),
+        "server_cpu_us_per_frame": round(cpu / max(delivered, 1) * 1e6, 2),
         "p50_ms": _percentile(hist, 0.50),
         "p99_ms": _percentile(hist, 0.99),
     }
@@ -425,6 +443,9 @@ async def _run(args: argparse.Namespace) -> None:
                         "clients": clients,
                         "frames_ratio": round(line["frames_per_s"] / base["frames_per_s"], 3),
                         "p99_ratio": round(p99 / base_p99, 3) if p99 and base_p99 else None,
+                        "cpu_per_frame_ratio": round(
+                            line["server_cpu_us_per_frame"] / base["server_cpu_us_per_frame"], 3
+                        ),
                     }
                 ),
                 flush=True,

@@ -46,15 +46,14 @@ async def _produce(session: str, events: int, rate: float, tick: float) -> None:
     loop = asyncio.get_running_loop()
     start = loop.time()
     per_tick = max(1, round(rate * tick)) if rate > 0 else 64
+    due_origin = time.monotonic()
     seq = 0
     n = 0
     while seq < events:
+        due = due_origin + n * tick if rate > 0 else time.monotonic()
         batch = [
             OutputTextDelta(
-                output_index=0,
-                item_id="msg_bench",
-                content_index=0,
-                delta=f"{time.monotonic():.9f}",
+                output_index=0, item_id="msg_bench", content_index=0, delta=f"{due:.9f}"
             )
             for _ in range(min(per_tick, events - seq))
         ]

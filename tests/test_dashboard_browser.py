@@ -9,6 +9,7 @@ Selenium is blocking, so it runs in a worker thread while trio serves.
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 from typing import Any
@@ -104,3 +105,108 @@ async def test_live_text_and_tool_progress_appear_in_a_real_browser() -> None:
     assert any(progress > 0 for _, progress in seen["tools"])
     assert served.token not in seen["page_source"]
     assert seen["wrong_token_state"] == "unauthorized"
+
+
+class _Registry:
+    """One session whose log the test writes (a ``SessionRegistry``)."""
+
+    def __init__(self) -> None:
+        from runtime._run.eventlog import EventLog, Ring
+        from runtime._run.registry import RegistryUpdate
+
+        self.log: EventLog[Any] = EventLog()
+        self.updates: EventLog[RegistryUpdate] = EventLog(retention=Ring(64))
+
+    def sessions(self) -> list[Any]:
+        return [self.snapshot("run_resume")]
+
+    def snapshot(self, run_id: str) -> Any:
+        from runtime._run.status import RunSnapshot, RunUsage
+
+        if run_id != "run_resume":
+            raise KeyError(run_id)
+        return RunSnapshot(
+            id=run_id,
+            model="test/model",
+            status="done" if self.log.closed else "running",
+            turn=0,
+            usage=RunUsage(),
+            tool_calls_executed=0,
+            next_seq=self.log.next_seq,
+        )
+
+    def events(self, run_id: str, from_seq: int = 0) -> Any:
+        self.snapshot(run_id)
+        return self.log.cursor(from_seq)
+
+    def watch(self) -> Any:
+        return self.updates.cursor(self.updates.next_seq)
+
+
+def _watch_text(url: str, expected: str) -> dict[str, Any]:
+    """Open the page on one session; wait until its whole text is shown."""
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    options = webdriver.ChromeOptions()
+    assert CHROMIUM is not None
+    options.binary_location = CHROMIUM
+    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"):
+        options.add_argument(flag)
+    driver = webdriver.Chrome(options=options, service=Service(CHROMEDRIVER))
+    try:
+        driver.get(url)
+        WebDriverWait(driver, 60, poll_frequency=0.1).until(
+            lambda d: d.find_element(By.ID, "session-panel").get_attribute("data-status") == "done"
+            and d.find_element(By.ID, "text").get_attribute("textContent") == expected
+        )
+        connection = driver.find_element(By.ID, "connection")
+        return {
+            "connects": int(connection.get_attribute("data-connects") or 0),
+            "events": int(driver.find_element(By.ID, "text").get_attribute("data-events") or 0),
+        }
+    finally:
+        driver.quit()
+
+
+async def test_the_page_recovers_events_missed_while_disconnected_through_after() -> None:
+    """Issue 16: the server drops the page's connection again and again (a 1 s idle
+    timeout, no heartbeats); events appended meanwhile still all appear, once each,
+    because the page resumes with ``after``.
+    """
+    from actors._feed.server import serve_dashboard
+    from runtime._protocol.events import OutputTextDelta
+
+    registry = _Registry()
+    words = [f"w{i} " for i in range(300)]
+    token = "browser-resume-token"
+    with trio.fail_after(120):
+        async with trio.open_nursery() as nursery:
+            address = await nursery.start(
+                functools.partial(
+                    serve_dashboard,
+                    registry,
+                    "127.0.0.1",
+                    0,
+                    token=token,
+                    idle_timeout=1.0,
+                    heartbeat_interval=None,
+                )
+            )
+
+            async def produce() -> None:
+                for word in words:
+                    registry.log.append(
+                        OutputTextDelta(output_index=0, item_id="m", content_index=0, delta=word)
+                    )
+                    await trio.sleep(0.01)  # paces the session over several reconnects
+                registry.log.close()
+
+            nursery.start_soon(produce)
+            url = f"{address.url}#token={token}&session=run_resume"
+            seen = await trio.to_thread.run_sync(_watch_text, url, "".join(words))
+            nursery.cancel_scope.cancel()
+    assert seen["connects"] >= 2
+    assert seen["events"] == len(words)

@@ -7,6 +7,11 @@
 //   token=<feed token>   required; sent in the first frame {"type": "auth"}
 //   feed=<ws url>        optional; default: the port in /config.json, this host
 //   session=<id>         optional; the session to follow at start
+//
+// Nothing is ever lost silently: the page keeps the last sequence number it
+// showed and resumes from it (subscribe "after") after a reconnect or when it
+// sees a gap; only the log's retention can drop events, and then the feed's
+// "resync" frame says which, and the page says so.
 "use strict";
 
 (function () {
@@ -20,6 +25,8 @@
   let backoff = 500;
   let follow = null; // {id, last, tools: Map, items: Map, pending: "", events: 0}
   let flushQueued = false;
+  let connects = 0;
+  let scope = null; // the one session a read token may follow, if any
 
   // -- connection ----------------------------------------------------------------
 
@@ -62,17 +69,25 @@
     setConnection("connecting");
     socket = new WebSocket(url);
     socket.onopen = () => {
+      connects += 1;
+      $("connection").dataset.connects = String(connects);
       setConnection("authenticating");
       socket.send(JSON.stringify({ type: "auth", token: token }));
     };
     socket.onmessage = (event) => {
-      let frame;
+      let message;
       try {
-        frame = JSON.parse(event.data);
+        message = JSON.parse(event.data);
       } catch (error) {
         return;
       }
-      handle(frame);
+      if (Array.isArray(message)) {
+        for (const frame of message) {
+          handle(frame); // a batch: several events of one session, in order
+        }
+      } else {
+        handle(message);
+      }
     };
     socket.onclose = (event) => {
       socket = null;
@@ -97,12 +112,14 @@
       case "feed.ready":
         backoff = 500;
         setConnection("open");
-        send({ type: "subscribe_index" });
+        scope = frame.data.scope ? frame.data.scope.session : null;
+        if (!scope) {
+          send({ type: "subscribe_index" });
+        }
         if (follow) {
-          // Resume where we were: no gap, no duplicate (Rule 3 of the feed).
-          send({ type: "subscribe", session: follow.id, after: follow.last });
-        } else if (params.get("session")) {
-          startFollowing(params.get("session"));
+          resume(); // where we were: no gap, no duplicate
+        } else if (scope || params.get("session")) {
+          startFollowing(scope || params.get("session"));
         }
         return;
       case "feed.error":
@@ -236,7 +253,14 @@
     const hash = new URLSearchParams(location.hash.slice(1));
     hash.set("session", id);
     history.replaceState(null, "", "#" + hash.toString());
-    send({ type: "subscribe", session: id, after: -1 });
+    send({ type: "subscribe", session: id, after: -1, batch: true });
+  }
+
+  function resume() {
+    // Ask for everything after the last event shown. Frames still in flight
+    // from before are ignored until the feed confirms (session.subscribed).
+    follow.resuming = true;
+    send({ type: "subscribe", session: follow.id, after: follow.last, batch: true });
   }
 
   function showNotice(text) {
@@ -287,15 +311,19 @@
     const data = frame.data;
     switch (frame.type) {
       case "session.subscribed":
+        follow.resuming = false;
         follow.last = frame.sequence;
         showSnapshot(data.snapshot);
         return;
-      case "resync":
+      case "resync": {
+        // Only the log's retention drops events; the feed names them.
         follow.last = frame.sequence;
-        appendText("\n[… " + data.missed + " events skipped (" + data.reason + ") …]\n");
-        showNotice("resynced: " + data.missed + " events skipped (" + data.reason + ")");
+        const range = data.missed_from + "–" + data.missed_to;
+        appendText("\n[… " + data.missed + " events dropped by retention …]\n");
+        showNotice("the log no longer holds events " + range + " (" + data.missed + " missed)");
         showSnapshot(data.snapshot);
         return;
+      }
       case "session.end":
         showSnapshot(data.snapshot);
         flushText();
@@ -303,9 +331,16 @@
       default:
         break;
     }
+    if (follow.resuming) {
+      return; // from the subscription being replaced: the resumed one resends it
+    }
     if (typeof frame.sequence === "number") {
       if (frame.sequence <= follow.last) {
         return; // already shown (a re-subscription overlapping what we have)
+      }
+      if (frame.sequence > follow.last + 1) {
+        resume(); // a gap the feed did not announce: fetch it through "after"
+        return;
       }
       follow.last = frame.sequence;
     }
