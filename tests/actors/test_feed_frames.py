@@ -54,7 +54,8 @@ events = st.one_of(
     st.integers(0, 9).map(lambda n: TurnStart(turn_number=n, timestamp=n)),
     json_values.map(
         lambda v: UnknownEvent(
-            type="vendor.custom", raw=msgspec.Raw(msgspec.json.encode({"type": "vendor.custom", "v": v}))
+            type="vendor.custom",
+            raw=msgspec.Raw(msgspec.json.encode({"type": "vendor.custom", "v": v})),
         )
     ),
 )

@@ -21,7 +21,7 @@ import json
 import logging
 import os
 import struct
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import trio
 from hypothesis import given, settings, strategies as st
@@ -29,8 +29,10 @@ from hypothesis import given, settings, strategies as st
 from actors._feed.server import EventFeed, serve_event_feed
 from runtime._protocol.events import OutputTextDelta
 from runtime._run.eventlog import EventLog, Ring
-from runtime._run.registry import RegistryUpdate
 from runtime._run.status import RunSnapshot, RunUsage
+
+if TYPE_CHECKING:
+    from runtime._run.registry import RegistryUpdate
 
 TOKEN = "hostile-token-secret"
 MAX_MESSAGE = 2048
