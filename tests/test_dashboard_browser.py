@@ -12,13 +12,20 @@ from __future__ import annotations
 import functools
 import os
 import shutil
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 import trio
 
+from actors._feed.server import serve_dashboard
 from runtime._cli.serve import ServeOptions, serve_sessions
 from runtime._cli.tools import demo_tools
+from runtime._protocol.events import OutputTextDelta
+from runtime._run.eventlog import EventLog, Ring
+from runtime._run.status import RunSnapshot, RunUsage
+
+if TYPE_CHECKING:
+    from runtime._run.registry import RegistryUpdate
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 CHROMEDRIVER = shutil.which("chromedriver")
@@ -111,9 +118,6 @@ class _Registry:
     """One session whose log the test writes (a ``SessionRegistry``)."""
 
     def __init__(self) -> None:
-        from runtime._run.eventlog import EventLog, Ring
-        from runtime._run.registry import RegistryUpdate
-
         self.log: EventLog[Any] = EventLog()
         self.updates: EventLog[RegistryUpdate] = EventLog(retention=Ring(64))
 
@@ -121,8 +125,6 @@ class _Registry:
         return [self.snapshot("run_resume")]
 
     def snapshot(self, run_id: str) -> Any:
-        from runtime._run.status import RunSnapshot, RunUsage
-
         if run_id != "run_resume":
             raise KeyError(run_id)
         return RunSnapshot(
@@ -159,8 +161,10 @@ def _watch_text(url: str, expected: str) -> dict[str, Any]:
     try:
         driver.get(url)
         WebDriverWait(driver, 60, poll_frequency=0.1).until(
-            lambda d: d.find_element(By.ID, "session-panel").get_attribute("data-status") == "done"
-            and d.find_element(By.ID, "text").get_attribute("textContent") == expected
+            lambda d: (
+                d.find_element(By.ID, "session-panel").get_attribute("data-status") == "done"
+                and d.find_element(By.ID, "text").get_attribute("textContent") == expected
+            )
         )
         connection = driver.find_element(By.ID, "connection")
         return {
@@ -176,9 +180,6 @@ async def test_the_page_recovers_events_missed_while_disconnected_through_after(
     timeout, no heartbeats); events appended meanwhile still all appear, once each,
     because the page resumes with ``after``.
     """
-    from actors._feed.server import serve_dashboard
-    from runtime._protocol.events import OutputTextDelta
-
     registry = _Registry()
     words = [f"w{i} " for i in range(300)]
     token = "browser-resume-token"
