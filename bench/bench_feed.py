@@ -225,8 +225,8 @@ class _Conn:
 def _worker(port: int, count: int, sessions: list[str], mode: str) -> None:
     conns = [_Conn(port, sessions, mode) for _ in range(count)]
     selector = selectors.DefaultSelector()
-    for conn in conns:
-        selector.register(conn.sock, selectors.EVENT_READ, conn)
+    for each in conns:
+        selector.register(each.sock, selectors.EVENT_READ, each)
     print("ready", flush=True)
     hist: dict[int, int] = {}
     open_conns = len(conns)
@@ -248,8 +248,8 @@ def _worker(port: int, count: int, sessions: list[str], mode: str) -> None:
                 selector.unregister(conn.sock)
                 open_conns -= 1
     done_at = time.monotonic()
-    for conn in conns:
-        conn.sock.close()
+    for each in conns:
+        each.sock.close()
     result = {
         "received": sum(c.received for c in conns),
         "messages": sum(c.messages for c in conns),

@@ -262,8 +262,8 @@ async def read_outcome(client: Raw) -> str | int:
 async def texts_until(client: Raw, done: Any, *, seen: bool = False) -> list[dict[str, Any]]:
     """Text frames up to the first that ``done`` accepts (``seen``: also those read before)."""
     if seen:
-        for i, frame in enumerate(client.seen):
-            if done(frame):
+        for i, seen_frame in enumerate(client.seen):
+            if done(seen_frame):
                 found = client.seen[: i + 1]
                 del client.seen[: i + 1]
                 return found
