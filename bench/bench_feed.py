@@ -469,9 +469,7 @@ def main() -> None:
     parser.add_argument(
         "--rate", type=float, default=500.0, help="events/s per session; 0: flat out (500)"
     )
-    parser.add_argument(
-        "--tick", type=float, default=0.01, help="seconds between appends (0.01)"
-    )
+    parser.add_argument("--tick", type=float, default=0.01, help="seconds between appends (0.01)")
     parser.add_argument(
         "--servers",
         type=lambda text: text.split(","),
