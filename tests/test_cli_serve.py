@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import json
+import os
 import re
 import signal
 import subprocess
 import sys
+from typing import TYPE_CHECKING
 
 import httpx
 import trio
+from trio_websocket import open_websocket_url
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 
 async def test_serve_prints_the_url_serves_the_page_and_stops_on_ctrl_c() -> None:
@@ -40,3 +47,53 @@ async def test_serve_prints_the_url_serves_the_page_and_stops_on_ctrl_c() -> Non
             code = await process.wait()
     assert code == 0
     assert b"embedded emulator" in output
+
+
+async def test_serve_reads_its_token_from_a_file_and_never_prints_it(tmp_path: Path) -> None:
+    """Issue 16: ``--token-file`` (or the environment), never echoed; the feed checks it."""
+    token = "file-token-never-printed-31f7"
+    token_file = tmp_path / "feed.token"
+    token_file.write_text(token + "\n")
+    env = {**os.environ, "OPENROUTER_TRIO_FEED_TOKEN": "env-token-not-used-9c2a"}
+    env.pop("OPENROUTER_API_KEY", None)
+    with trio.fail_after(60):
+        process = await trio.lowlevel.open_process(
+            [sys.executable, "-m", "runtime", "serve", "--port", "0", "--sessions", "1",
+             "--token-file", str(token_file)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=env,
+        )  # fmt: skip
+        assert process.stdout is not None
+        output = b""
+        try:
+            while b"open the dashboard" not in output or not output.endswith(b"\n"):
+                chunk = await process.stdout.receive_some()
+                assert chunk, f"serve ended early: {output!r}"
+                output += chunk
+            port = int(re.search(rb"websocket feed on port (\d+)", output).group(1))  # type: ignore[union-attr]
+            url = f"ws://127.0.0.1:{port}/"
+            good = [(b"authorization", f"Bearer {token}".encode())]
+            async with open_websocket_url(url, extra_headers=good) as ws:
+                ready = json.loads(await ws.get_message())
+            async with httpx.AsyncClient() as http:
+                refused = await http.get(
+                    f"http://127.0.0.1:{port}/",
+                    headers={
+                        "upgrade": "websocket",
+                        "connection": "Upgrade",
+                        "sec-websocket-key": "dGhlIHNhbXBsZSBub25jZQ==",
+                        "sec-websocket-version": "13",
+                        "authorization": "Bearer env-token-not-used-9c2a",
+                    },
+                )
+        finally:
+            process.send_signal(signal.SIGINT)
+            code = await process.wait()
+            assert process.stderr is not None
+            errors = await process.stderr.receive_some()
+    assert code == 0
+    assert ready["type"] == "feed.ready"
+    assert refused.status_code == 401
+    assert token.encode() not in output + errors
+    assert b"#token=<your token>" in output

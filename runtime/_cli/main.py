@@ -196,7 +196,17 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--port", type=_int_at_least(0), default=8000, help="dashboard port; 0 picks one (8000)"
     )
-    serve.add_argument("--token", help="the feed's token (default: a random one)")
+    serve.add_argument(
+        "--token-file",
+        metavar="PATH",
+        help="a file holding the feed's token (default: $OPENROUTER_TRIO_FEED_TOKEN, else a "
+        "random one, printed once); a token you give is never printed",
+    )
+    serve.add_argument(
+        "--token",
+        help="the feed's token on the command line (visible to other users in ps: prefer "
+        "--token-file or $OPENROUTER_TRIO_FEED_TOKEN)",
+    )
     serve.add_argument(
         "--sessions", type=_int_at_least(0), default=0, help="sessions in all; 0 never stops (0)"
     )
@@ -316,6 +326,7 @@ async def _serve_command(args: argparse.Namespace, out: Console) -> None:
         host=args.host,
         port=args.port,
         token=args.token,
+        token_file=args.token_file,
         sessions=args.sessions,
         concurrency=args.concurrency,
         interval=args.interval,
@@ -324,4 +335,7 @@ async def _serve_command(args: argparse.Namespace, out: Console) -> None:
         served = await nursery.start(serve_sessions, options, demo_tools(20, 0.1))
         print_line(out, f"sessions on the {served.backend}")
         print_line(out, f"websocket feed on port {served.address.feed_port}")
-        print_line(out, f"open the dashboard: {served.open_url}")
+        if served.open_url == served.address.url:  # the user's token: never printed
+            print_line(out, f"open the dashboard: {served.open_url}#token=<your token>")
+        else:
+            print_line(out, f"open the dashboard: {served.open_url}")
