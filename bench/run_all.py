@@ -60,7 +60,7 @@ SUITES: Final[dict[str, tuple[str, list[str], list[str]]]] = {
     ),
     "feed": (
         "bench_feed.py",
-        ["--clients", "1,10,50", "--sessions", "4", "--events", "5000"],
+        ["--clients", "1,10,50", "--sessions", "4", "--events", "3000", "--rate", "600"],
         ["--clients", "1,2", "--sessions", "1", "--events", "200"],
     ),
 }
