@@ -27,6 +27,11 @@ the watch plus one of each connection's writer, whatever the number of
 subscriptions, and the writer reads every ready subscription in one pass:
 no task switch per frame or per subscription on the hot path (issue 13).
 
+The log is read only through the registry's cursor API (``events(session,
+from_seq)``, then ``receive_batch_nowait``, ``receive_batch``, ``seq``,
+``close`` and ``Lagged``'s ``resume_seq``), so any log source with that API
+(a Redis-backed reader, issue 13) serves the same feed.
+
 Rule 3 (order). Within one subscription frames follow log order and
 ``sequence`` grows by one per event (a ``types`` filter leaves out events,
 never reorders them). Control frames queued by a command (``session.subscribed``,
@@ -35,7 +40,12 @@ never reorders them). Control frames queued by a command (``session.subscribed``
 Rule 4 (one writer). Only :meth:`FeedConnection.run`'s task writes to the
 socket, the close frame included (``actors._feed.websocket`` Rule 1).
 
-Rule 5 (no secrets). Frames carry events, snapshots and feed metadata only;
+Rule 5 (bounded). What a connection holds is bounded whatever the client does:
+events stay in the log until the writer reads them (Rule 1); answers to
+commands queue up to ``_CONTROL_ROOM`` frames, after which the reader stops
+reading the client until they drain.
+
+Rule 6 (no secrets). Frames carry events, snapshots and feed metadata only;
 tokens are checked by ``actors._feed.tokens`` and never echoed or logged.
 """
 
@@ -612,6 +622,11 @@ class FeedConnection:
         ws = self._ws
         try:
             while not self._closing:
+                if len(self._control) > _CONTROL_ROOM:
+                    # A client that sends commands (or pings) but does not read
+                    # their answers: stop reading it until the answers drain, so
+                    # what it costs stays bounded (TCP pushes back on it).
+                    await self._wait_room()
                 message = await ws.receive()
                 self._last_seen = trio.current_time()
                 command = self._decode(message)
