@@ -616,3 +616,76 @@ async def test_an_oversized_message_closes_1009_with_a_close_frame_every_time(
             for _ in range(10):
                 clients.start_soon(one)
     assert codes == [1009] * 10
+
+
+class TracedSnapshot(RunSnapshot, frozen=True, kw_only=True):
+    """A snapshot with the trace id issue 15 adds to runs."""
+
+    trace_id: str | None = None
+
+
+async def test_event_frames_carry_the_run_s_trace_id(nursery: trio.Nursery) -> None:
+    registry = FakeRegistry()
+    registry.add("run_a").append(delta("traced"))
+    plain = registry.snapshot
+
+    def traced(run_id: str) -> RunSnapshot:
+        snap = plain(run_id)
+        fields = {f: getattr(snap, f) for f in snap.__struct_fields__}
+        return TracedSnapshot(**fields, trace_id="4bf92f3577b34da6a3ce929d0e0e4736")
+
+    registry.snapshot = traced  # type: ignore[method-assign]
+    with trio.fail_after(10):
+        feed = await start_feed(nursery, registry)
+        async with connect(feed) as ws:
+            await send(ws, {"type": "subscribe", "session": "run_a"})
+            subscribed = await recv_type(ws, "session.subscribed")
+            event = await recv(ws)
+    assert event["traceid"] == "4bf92f3577b34da6a3ce929d0e0e4736"
+    assert subscribed["data"]["snapshot"]["trace_id"] == event["traceid"]
+
+
+async def test_serve_dashboard_lets_in_its_own_page_only(nursery: trio.Nursery) -> None:
+    """Issue 15: the dashboard's feed accepts browsers from the page's origin only."""
+    from actors._feed.server import serve_dashboard
+
+    registry = FakeRegistry()
+    with trio.fail_after(10):
+        address = await nursery.start(
+            functools.partial(serve_dashboard, registry, "127.0.0.1", 0, token=TOKEN)
+        )
+        statuses = [
+            await RawClientWithOrigin.open(address.feed_port, origin)
+            for origin in (
+                f"http://127.0.0.1:{address.http_port}",
+                f"http://localhost:{address.http_port}",
+                "http://evil.example",
+                None,
+            )
+        ]
+    assert statuses == [101, 101, 403, 101]
+
+
+class RawClientWithOrigin:
+    @staticmethod
+    async def open(port: int, origin: str | None) -> int:
+        """The HTTP status of a handshake with this ``Origin`` (and a good token)."""
+        stream = await trio.open_tcp_stream("127.0.0.1", port)
+        try:
+            key = base64.b64encode(os.urandom(16)).decode()
+            extra = f"Origin: {origin}\r\n" if origin else ""
+            await stream.send_all(
+                (
+                    f"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
+                    f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
+                    f"Sec-WebSocket-Version: 13\r\nAuthorization: Bearer {TOKEN}\r\n{extra}\r\n"
+                ).encode()
+            )
+            head = b""
+            while b"\r\n" not in head:
+                chunk = await stream.receive_some(4096)
+                assert chunk
+                head += chunk
+            return int(head.split(b" ", 2)[1])
+        finally:
+            await stream.aclose()
