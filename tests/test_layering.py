@@ -46,6 +46,7 @@ RULES: dict[str, Rule] = {
     "runtime/_protocol": _rule("msgspec", BASE),
     "runtime/_agent": _rule("msgspec", PROTOCOL),
     "runtime/_run": _rule("msgspec trio", AGENT),
+    "runtime/_state": _rule("msgspec trio", AGENT),
     "runtime/_http": _rule("msgspec trio httpx h11", PROTOCOL),
     "runtime/_rest": _rule("msgspec trio", HTTP),
     "actors": _rule("msgspec trio", f"{RUN} runtime._http actors"),
