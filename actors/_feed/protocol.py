@@ -4,8 +4,9 @@ The one job of this module is to turn a client's text message into a typed
 command (:func:`decode_command`) and a session's events, snapshots and feed
 metadata into the JSON text of CloudEvents frames (:func:`event_frame`,
 :class:`FrameCache`, :func:`build_frame` and the session and index frame
-builders). ``actors._feed.server`` does the trio and trio-websocket part: connections,
-tasks, the outbox and the writes. It imports only the stdlib, msgspec and
+builders). ``actors._feed.server`` (the listener, limits, handshakes) and
+``actors._feed.connection`` (each connection's tasks, the outbox and the writes) do the
+trio and trio-websocket part. It imports only the stdlib, msgspec and
 other sans-io modules. The protocol is described, with example bytes, in
 ``docs/guides/websocket-feed.md``.
 
