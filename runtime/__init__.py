@@ -221,18 +221,10 @@ from runtime._rest.types import (
     TopProvider,
     UpdateKeyRequest,
 )
-from runtime._run.eventlog import (
-    KEEP_ALL,
-    Cursor,
-    EventLog,
-    EventLogStatistics,
-    KeepAll,
-    Lagged,
-    Retention,
-    Ring,
-    TrimBehindSlowest,
-)
+from runtime._run.cursor import Cursor, Lagged
+from runtime._run.eventlog import EventLog, EventLogStatistics
 from runtime._run.registry import RegistryUpdate, SessionRegistry
+from runtime._run.retention import KEEP_ALL, KeepAll, Retention, Ring, TrimBehindSlowest
 from runtime._run.status import (
     DEFAULT_FINAL_RESPONSE_DIRECTIVE,
     RunSnapshot,

@@ -49,11 +49,11 @@ from actors._feed.protocol import (
     resync_frame,
     session_frame,
 )
-from runtime._run.eventlog import BATCH_LIMIT, Lagged
+from runtime._run.cursor import BATCH_LIMIT, Lagged
 
 if TYPE_CHECKING:
     from actors._feed.server import EventFeed
-    from runtime._run.eventlog import Cursor
+    from runtime._run.cursor import Cursor
     from runtime._run.registry import RegistryUpdate
     from runtime._run.status import RunSnapshot
 

@@ -3,7 +3,7 @@
 One root, a shallow tree. Everything the runtime raises on purpose is an
 :class:`AgentError`; trio's own resource errors (``trio.ClosedResourceError``,
 ``trio.EndOfChannel``, ...) are reused where they already say the right thing.
-``Lagged`` lives in ``runtime._run.eventlog`` because it also subclasses
+``Lagged`` lives in ``runtime._run.cursor`` because it also subclasses
 ``trio.TooSlowError`` and this module stays free of trio, so that the sans-io
 core can import it.
 
@@ -38,7 +38,7 @@ core can import it.
     │   └── UnsupportedStateVersionError  written by a version of the format this release cannot read
     └── RunError                        the agent loop cannot go on (dynamic parameter failed, ...)
         └── RunCancelled                the run was cancelled before it produced a final response
-    Lagged (runtime._run.eventlog)          a consumer fell off a bounded log (also trio.TooSlowError)
+    Lagged (runtime._run.cursor)            a consumer fell off a bounded log (also trio.TooSlowError)
 
 Local versus remote (the h11 rule): the caller's mistakes are
 ``ConfigurationError``; the server's bytes are ``RemoteProtocolError``.
