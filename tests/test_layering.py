@@ -297,7 +297,6 @@ def test_every_module_imports_first_in_a_fresh_interpreter() -> None:
     assert len(names) > 50
 
 
-@pytest.mark.xfail(reason="the oversized modules are split in the next commit", strict=True)
 def test_no_module_is_over_800_lines() -> None:
     long = {
         _rel(p): n
