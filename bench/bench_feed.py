@@ -55,7 +55,8 @@ import trio
 
 from actors._feed.server import EventFeed, serve_event_feed
 from runtime._protocol.events import OutputTextDelta
-from runtime._run.eventlog import EventLog, Ring
+from runtime._run.eventlog import EventLog
+from runtime._run.retention import Ring
 from runtime._run.status import RunSnapshot, RunUsage
 
 if TYPE_CHECKING:

@@ -42,7 +42,9 @@ from typing import Any, Final
 import trio
 
 from runtime._protocol.events import decode_event
-from runtime._run.eventlog import EventLog, KeepAll, Lagged, Retention, Ring, TrimBehindSlowest
+from runtime._run.cursor import Lagged
+from runtime._run.eventlog import EventLog
+from runtime._run.retention import KeepAll, Retention, Ring, TrimBehindSlowest
 
 POLICIES: Final = ("keep_all", "trim_behind_slowest", "ring")
 _PAYLOAD: Final = (

@@ -19,6 +19,15 @@ from runtime._agent.outcomes import (
 from runtime._agent.params import (
     TurnContext,
 )
+from runtime._agent.state import (
+    CONVERSATION_STATE_VERSION,
+    ConversationState,
+    PartialResponse,
+    UnsentToolResult,
+    decode_state,
+    encode_state,
+    new_conversation_state,
+)
 from runtime._agent.stop import (
     DEFAULT_STOP,
     StepResult,
@@ -28,6 +37,10 @@ from runtime._agent.stop import (
     max_cost,
     max_tokens_used,
     step_count_is,
+)
+from runtime._agent.store import (
+    InterruptibleStateAccessor,
+    StateAccessor,
 )
 from runtime._agent.tools import (
     Tool,
@@ -44,6 +57,7 @@ from runtime._base.errors import (
     ConflictError,
     EdgeTimeoutError,
     InternalServerError,
+    InvalidStateError,
     NotFoundError,
     PayloadTooLargeError,
     PaymentRequiredError,
@@ -56,10 +70,12 @@ from runtime._base.errors import (
     RunCancelled,
     RunError,
     ServiceUnavailableError,
+    StateError,
     ToolError,
     TransportError,
     TransportTimeout,
     UnprocessableEntityError,
+    UnsupportedStateVersionError,
 )
 from runtime._base.publish import publish as _publish
 from runtime._client.client import (
@@ -205,22 +221,18 @@ from runtime._rest.types import (
     TopProvider,
     UpdateKeyRequest,
 )
-from runtime._run.eventlog import (
-    KEEP_ALL,
-    Cursor,
-    EventLog,
-    EventLogStatistics,
-    KeepAll,
-    Lagged,
-    Retention,
-    Ring,
-    TrimBehindSlowest,
-)
+from runtime._run.cursor import Cursor, Lagged
+from runtime._run.eventlog import EventLog, EventLogStatistics
 from runtime._run.registry import RegistryUpdate, SessionRegistry
+from runtime._run.retention import KEEP_ALL, KeepAll, Retention, Ring, TrimBehindSlowest
 from runtime._run.status import (
     DEFAULT_FINAL_RESPONSE_DIRECTIVE,
     RunSnapshot,
     RunUsage,
+)
+from runtime._state.stores import (
+    JSONFileStateStore,
+    MemoryStateStore,
 )
 
 if _typing.TYPE_CHECKING:
@@ -264,6 +276,7 @@ __all__ = [
     "BadGatewayError",
     "BadRequestError",
     "Beta",
+    "CONVERSATION_STATE_VERSION",
     "Chat",
     "ChatAssistantMessage",
     "ChatChoice",
@@ -292,6 +305,7 @@ __all__ = [
     "Completions",
     "ConfigurationError",
     "ConflictError",
+    "ConversationState",
     "CreateAuthCodeRequest",
     "CreateKeyRequest",
     "CreatedKey",
@@ -321,6 +335,9 @@ __all__ = [
     "InputImage",
     "InputText",
     "InternalServerError",
+    "InterruptibleStateAccessor",
+    "InvalidStateError",
+    "JSONFileStateStore",
     "KEEP_ALL",
     "KeepAll",
     "KeyInfo",
@@ -330,6 +347,7 @@ __all__ = [
     "LegacyCompletionChoice",
     "LegacyCompletionUsage",
     "LimitReset",
+    "MemoryStateStore",
     "Model",
     "ModelAliasTarget",
     "ModelArchitecture",
@@ -353,6 +371,7 @@ __all__ = [
     "OutputTextDelta",
     "OutputTextDone",
     "ParsedToolCall",
+    "PartialResponse",
     "PayloadTooLargeError",
     "PaymentRequiredError",
     "PerRequestLimits",
@@ -387,6 +406,8 @@ __all__ = [
     "ServiceUnavailableError",
     "SessionPool",
     "SessionRegistry",
+    "StateAccessor",
+    "StateError",
     "StepResult",
     "StopContext",
     "StreamEvent",
@@ -407,10 +428,14 @@ __all__ = [
     "UnknownEvent",
     "UnknownItem",
     "UnprocessableEntityError",
+    "UnsentToolResult",
+    "UnsupportedStateVersionError",
     "UpdateKeyRequest",
     "Usage",
     "create_authorization_url",
     "create_sha256_code_challenge",
+    "decode_state",
+    "encode_state",
     "extract_unsupported_content",
     "finish_reason_is",
     "from_chat_messages",
@@ -423,6 +448,7 @@ __all__ = [
     "is_claude_style_messages",
     "max_cost",
     "max_tokens_used",
+    "new_conversation_state",
     "open_session_pool",
     "serve_dashboard",
     "serve_event_feed",

@@ -21,7 +21,8 @@ from actors._feed.server import serve_dashboard
 from runtime._cli.serve import ServeOptions, serve_sessions
 from runtime._cli.tools import demo_tools
 from runtime._protocol.events import OutputTextDelta
-from runtime._run.eventlog import EventLog, Ring
+from runtime._run.eventlog import EventLog
+from runtime._run.retention import Ring
 from runtime._run.status import RunSnapshot, RunUsage
 
 if TYPE_CHECKING:

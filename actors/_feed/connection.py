@@ -71,7 +71,6 @@ from actors._feed.protocol import (
     Auth,
     Close,
     CommandError,
-    FrameCache,
     Ping,
     Subscribe,
     SubscribeAll,
@@ -88,6 +87,7 @@ from actors._feed.protocol import (
     session_frame,
     type_filter,
 )
+from actors._feed.subscriptions import Group, Sub, Watches
 from actors._feed.tokens import Grant, check_token
 from actors._feed.websocket import (
     BinaryMessage,
@@ -96,182 +96,23 @@ from actors._feed.websocket import (
     MessageTooBig,
     ProtocolViolation,
 )
-from runtime._run.eventlog import Lagged
+from runtime._run.cursor import Lagged
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
-
     from actors._feed.server import EventFeed
     from actors._feed.websocket import ServerWebSocket
-    from runtime._run.eventlog import Cursor
+    from runtime._run.cursor import Cursor
     from runtime._run.registry import RegistryUpdate
     from runtime._run.status import RunSnapshot
 
-__all__ = ["FeedConnection", "Watch", "Watches"]
+__all__ = ["FeedConnection"]
 
 # Bytes the writer gathers for one write before it stops reading subscriptions.
 _WRITE_BUDGET: Final = 256 * 1024
 # Control frames queued before the index subscription waits for the socket.
 _CONTROL_ROOM: Final = 256
-# Events the watch's cursor takes per wake-up (it only needs to learn of news).
-_WATCH_BATCH: Final = 4096
 # Events read at subscribe time to learn whether the requested range is retained.
 _PROBE: Final = 64
-
-
-# -- session watches -----------------------------------------------------------------
-
-
-@final
-class Watch:
-    """Wakes the subscriptions of one session that caught up with its log (Rule 2)."""
-
-    __slots__ = ("done", "scope", "session", "users", "waiting")
-
-    def __init__(self, session: str) -> None:
-        self.session = session
-        self.waiting: list[_Sub] = []
-        self.users = 0
-        self.done = False
-        self.scope = trio.CancelScope()
-
-    def wait(self, sub: _Sub) -> None:
-        """Mark ``sub`` ready at the log's next news (at once if the log ended)."""
-        if self.done:
-            sub.conn.mark_ready(sub)
-        else:
-            self.waiting.append(sub)
-
-    def _notify(self) -> None:
-        waiting = self.waiting
-        if waiting:
-            self.waiting = []
-            for sub in waiting:
-                if not sub.closed:
-                    sub.conn.mark_ready(sub)
-
-    async def run(self, cursor: Cursor[Any]) -> None:
-        """Follow the log until it ends or the last user leaves; wake waiters on news."""
-        try:
-            with self.scope:
-                while True:
-                    try:
-                        await cursor.receive_batch(_WATCH_BATCH)
-                    except Lagged:
-                        pass
-                    except (trio.EndOfChannel, trio.ClosedResourceError):
-                        return
-                    except Exception:
-                        return  # the run failed: its log re-raises the error at the end
-                    self._notify()
-        finally:
-            cursor.close()
-            self.done = True
-            self._notify()
-
-
-@final
-class Watches:
-    """The :class:`Watch` tasks of one owner (the feed, or a lone connection)."""
-
-    __slots__ = ("_nursery", "_watches")
-
-    def __init__(self, nursery: trio.Nursery) -> None:
-        self._nursery = nursery
-        self._watches: dict[str, Watch] = {}
-
-    def attach(self, session: str, open_cursor: Callable[[], Cursor[Any]]) -> Watch:
-        """The session's watch (started with ``open_cursor()`` if new), one more user."""
-        watch = self._watches.get(session)
-        if watch is None:
-            watch = self._watches[session] = Watch(session)
-            self._nursery.start_soon(watch.run, open_cursor(), name=f"feed watch {session}")
-        watch.users += 1
-        return watch
-
-    def detach(self, watch: Watch) -> None:
-        watch.users -= 1
-        if not watch.users:
-            watch.scope.cancel()
-            if self._watches.get(watch.session) is watch:
-                del self._watches[watch.session]
-
-
-# -- subscriptions -------------------------------------------------------------------
-
-
-@final
-class _Sub:
-    """One followed session of one connection: a cursor and how to frame its events."""
-
-    __slots__ = (
-        "accept",
-        "batch",
-        "cache",
-        "closed",
-        "compact",
-        "conn",
-        "cursor",
-        "group",
-        "last",
-        "pending",
-        "ready",
-        "session",
-        "watch",
-    )
-
-    def __init__(
-        self,
-        conn: FeedConnection,
-        session: str,
-        cursor: Cursor[Any],
-        *,
-        last: int,
-        accept: Callable[[str], bool] | None,
-        batch: bool,
-        compact: bool,
-        group: _Group | None,
-    ) -> None:
-        self.conn = conn
-        self.session = session
-        self.cursor = cursor
-        self.last = last  # the seq of the last event handed to the client (or skipped)
-        self.accept = accept
-        self.batch = batch
-        self.compact = compact
-        self.group = group
-        self.cache: FrameCache = conn.feed.cache(session)
-        self.watch: Watch | None = None
-        self.pending: list[Any] | None = None  # events read by the subscribe probe
-        self.ready = False
-        self.closed = False
-
-    def close(self) -> None:
-        if self.closed:
-            return
-        self.closed = True
-        self.cursor.close()
-        feed = self.conn.feed
-        feed.uncache(self.session)
-        if self.watch is not None:
-            self.conn.watches().detach(self.watch)
-            self.watch = None
-
-
-@final
-class _Group:
-    """A ``subscribe_all``: every listed session, now and later, with one filter."""
-
-    __slots__ = ("accept", "batch", "compact", "replay", "scope", "seen", "subs")
-
-    def __init__(self, command: SubscribeAll) -> None:
-        self.accept = type_filter(command.types)
-        self.batch = command.batch
-        self.compact = command.envelope == "compact"
-        self.replay = command.replay
-        self.scope = trio.CancelScope()
-        self.subs: dict[str, _Sub] = {}
-        self.seen: set[str] = set()
 
 
 # -- the connection ------------------------------------------------------------------
@@ -289,11 +130,11 @@ class FeedConnection:
         self._grant = grant
         self._control: list[bytes] = []
         self._control_frames = 0
-        self._ready: deque[_Sub] = deque()
+        self._ready: deque[Sub] = deque()
         self._writer = ParkingLot()
         self._room = ParkingLot()
-        self._subs: dict[str, _Sub] = {}
-        self._group: _Group | None = None
+        self._subs: dict[str, Sub] = {}
+        self._group: Group | None = None
         self._index: trio.CancelScope | None = None
         self._close: Close | None = None
         self._closing = False
@@ -374,7 +215,7 @@ class FeedConnection:
             self._write_scope.deadline = trio.current_time() + self.feed.close_timeout
         self._writer.unpark()
 
-    def _all_subs(self) -> list[_Sub]:
+    def _all_subs(self) -> list[Sub]:
         subs = list(self._subs.values())
         if self._group is not None:
             subs += self._group.subs.values()
@@ -484,13 +325,13 @@ class FeedConnection:
                 size += len(out[i])
         return b"".join(out), frames, messages
 
-    def mark_ready(self, sub: _Sub) -> None:
+    def mark_ready(self, sub: Sub) -> None:
         if not sub.ready and not sub.closed:
             sub.ready = True
             self._ready.append(sub)
             self._writer.unpark()
 
-    def _pull(self, sub: _Sub, out: list[bytes]) -> int:
+    def _pull(self, sub: Sub, out: list[bytes]) -> int:
         """Read what ``sub`` may send now into ``out``; return the event frames added."""
         cursor = sub.cursor
         limit = self.feed.send_buffer
@@ -539,7 +380,7 @@ class FeedConnection:
             self.mark_ready(sub)
         return len(payloads)
 
-    def _wait(self, sub: _Sub) -> None:
+    def _wait(self, sub: Sub) -> None:
         if sub.watch is None:
             session = sub.session
             registry = self.feed.registry
@@ -547,14 +388,14 @@ class FeedConnection:
             sub.watch = self.watches().attach(session, lambda: registry.events(session, seq))
         sub.watch.wait(sub)
 
-    def _resync(self, sub: _Sub, missed_from: int, resume: int, out: list[bytes]) -> None:
+    def _resync(self, sub: Sub, missed_from: int, resume: int, out: list[bytes]) -> None:
         self.feed.count_resync()
         snap = self._snapshot(sub.session)
         frame = resync_frame(sub.session, missed_from, resume, sub.last, snap)
         out.append(self._ws.frame(frame))
         sub.last = resume - 1
 
-    def _end(self, sub: _Sub, out: list[bytes]) -> None:
+    def _end(self, sub: Sub, out: list[bytes]) -> None:
         snap = self._snapshot(sub.session)
         if snap is not None:
             data = {"status": snap.status, "error": snap.error, "snapshot": snap}
@@ -563,7 +404,7 @@ class FeedConnection:
             )
         self._drop(sub)
 
-    def _drop(self, sub: _Sub) -> None:
+    def _drop(self, sub: Sub) -> None:
         sub.close()
         if self._subs.get(sub.session) is sub:
             del self._subs[sub.session]
@@ -691,7 +532,7 @@ class FeedConnection:
                 self._ack("unsubscribe_index", cid)
             case SubscribeAll():
                 self._stop_group()
-                group = self._group = _Group(command)
+                group = self._group = Group(command)
                 self._start(self._follow_all, group, cid, name="all")
             case UnsubscribeAll():
                 self._stop_group()
@@ -760,7 +601,7 @@ class FeedConnection:
         old = self._subs.pop(session, None)
         if old is not None:
             old.close()
-        sub = _Sub(
+        sub = Sub(
             self,
             session,
             feed.registry.events(session, after + 1),
@@ -773,7 +614,7 @@ class FeedConnection:
         self._subs[session] = sub
         self._begin(sub, snap, after, cid)
 
-    def _begin(self, sub: _Sub, snap: RunSnapshot, after: int, cid: str | int | None) -> None:
+    def _begin(self, sub: Sub, snap: RunSnapshot, after: int, cid: str | int | None) -> None:
         """Probe the log (Lagged: not recovered), say ``session.subscribed``, start reading."""
         trace = getattr(snap, "trace_id", None)
         if trace and not sub.cache.trace:
@@ -804,7 +645,7 @@ class FeedConnection:
             for sub in list(group.subs.values()):
                 sub.close()
 
-    async def _follow_all(self, group: _Group, cid: str | int | None) -> None:
+    async def _follow_all(self, group: Group, cid: str | int | None) -> None:
         registry = self.feed.registry
         watch: Cursor[RegistryUpdate] | None = None
         try:
@@ -841,7 +682,7 @@ class FeedConnection:
             if watch is not None:
                 watch.close()
 
-    def _join(self, group: _Group, snap: RunSnapshot, after: int) -> None:
+    def _join(self, group: Group, snap: RunSnapshot, after: int) -> None:
         session = snap.id
         if session in group.seen or group is not self._group:
             return
@@ -850,7 +691,7 @@ class FeedConnection:
             cursor = self.feed.registry.events(session, max(after + 1, 0))
         except Exception:  # evicted meanwhile, or a stale next_seq: nothing to follow
             return
-        sub = _Sub(
+        sub = Sub(
             self,
             session,
             cursor,

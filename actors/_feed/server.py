@@ -57,7 +57,7 @@ from typing import TYPE_CHECKING, Any, Final, NoReturn, final
 
 import trio
 
-from actors._feed.connection import FeedConnection, Watches
+from actors._feed.connection import FeedConnection
 from actors._feed.page import serve_dashboard_page
 from actors._feed.protocol import (
     CLOSE_GOING_AWAY,
@@ -85,6 +85,7 @@ from actors._feed.protocol import (
     positive_int,
     seconds,
 )
+from actors._feed.subscriptions import Watches
 from actors._feed.tokens import check_token, make_read_token
 from actors._feed.websocket import ConnectionBroken, HandshakeFailed, ServerWebSocket
 from runtime._base.errors import ConfigurationError

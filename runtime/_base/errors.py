@@ -3,7 +3,7 @@
 One root, a shallow tree. Everything the runtime raises on purpose is an
 :class:`AgentError`; trio's own resource errors (``trio.ClosedResourceError``,
 ``trio.EndOfChannel``, ...) are reused where they already say the right thing.
-``Lagged`` lives in ``runtime._run.eventlog`` because it also subclasses
+``Lagged`` lives in ``runtime._run.cursor`` because it also subclasses
 ``trio.TooSlowError`` and this module stays free of trio, so that the sans-io
 core can import it.
 
@@ -33,9 +33,12 @@ core can import it.
     │   │                               known event, stream ended without a terminal event)
     │   └── ResponseFailedError         the server reported a failure in-band (response.failed, error)
     ├── ToolError                       a tool failed and the policy says to raise; tool_name, call_id
+    ├── StateError                      a saved conversation state cannot be used
+    │   ├── InvalidStateError           the document is malformed (not JSON, wrong shape, bad context)
+    │   └── UnsupportedStateVersionError  written by a version of the format this release cannot read
     └── RunError                        the agent loop cannot go on (dynamic parameter failed, ...)
         └── RunCancelled                the run was cancelled before it produced a final response
-    Lagged (runtime._run.eventlog)          a consumer fell off a bounded log (also trio.TooSlowError)
+    Lagged (runtime._run.cursor)            a consumer fell off a bounded log (also trio.TooSlowError)
 
 Local versus remote (the h11 rule): the caller's mistakes are
 ``ConfigurationError``; the server's bytes are ``RemoteProtocolError``.
@@ -58,6 +61,7 @@ __all__ = [
     "ConflictError",
     "EdgeTimeoutError",
     "InternalServerError",
+    "InvalidStateError",
     "NotFoundError",
     "PayloadTooLargeError",
     "PaymentRequiredError",
@@ -70,10 +74,12 @@ __all__ = [
     "RunCancelled",
     "RunError",
     "ServiceUnavailableError",
+    "StateError",
     "ToolError",
     "TransportError",
     "TransportTimeout",
     "UnprocessableEntityError",
+    "UnsupportedStateVersionError",
     "status_error_class",
 ]
 
@@ -306,6 +312,27 @@ class ToolError(AgentError):
         super().__init__(message)
         self.tool_name = tool_name
         self.call_id = call_id
+
+
+class StateError(AgentError):
+    """A saved conversation state cannot be used (see ``ConversationState``)."""
+
+
+class InvalidStateError(StateError):
+    """A state document is malformed: not JSON, not the shape of a
+    ``ConversationState``, or a saved tool context that does not match its type."""
+
+
+class UnsupportedStateVersionError(StateError):
+    """A state document was written in a version of the format this release cannot read.
+
+    Attributes:
+        version: the version found in the document.
+    """
+
+    def __init__(self, message: str, *, version: object) -> None:
+        super().__init__(message)
+        self.version = version
 
 
 class RunError(AgentError):

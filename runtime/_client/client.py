@@ -27,7 +27,7 @@ from runtime._http.transport import DEFAULT_TIMEOUT, ApiTransport
 from runtime._rest.chat import Chat, Completions
 from runtime._rest.models import Models
 from runtime._rest.resources import Analytics, ApiKeys, Beta, CreditsAPI, OAuth, Responses
-from runtime._run.eventlog import KEEP_ALL
+from runtime._run.retention import KEEP_ALL
 from runtime._run.status import RunSpec
 
 if TYPE_CHECKING:
@@ -48,7 +48,8 @@ if TYPE_CHECKING:
         TextConfig,
         ToolChoiceFunction,
     )
-    from runtime._run.eventlog import EventLog, Retention
+    from runtime._run.eventlog import EventLog
+    from runtime._run.retention import Retention
     from runtime._run.status import RunState
 
 __all__ = ["OpenRouter"]

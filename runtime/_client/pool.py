@@ -67,8 +67,9 @@ import msgspec
 import trio
 
 from runtime._base.errors import ConfigurationError
-from runtime._run.eventlog import EventLog, Ring
+from runtime._run.eventlog import EventLog
 from runtime._run.registry import RegistryUpdate
+from runtime._run.retention import Ring
 from runtime._run.status import FINISHED
 
 if TYPE_CHECKING:
@@ -76,7 +77,7 @@ if TYPE_CHECKING:
 
     from runtime._client.client import OpenRouter
     from runtime._client.result import ModelResult
-    from runtime._run.eventlog import Cursor
+    from runtime._run.cursor import Cursor
     from runtime._run.status import RunSnapshot, RunStatus
 
 __all__ = [

@@ -39,14 +39,16 @@ from runtime._protocol.wire import (
     parse_tool_calls,
     response_text,
 )
-from runtime._run.eventlog import BATCH_LIMIT, EventLog
+from runtime._run.cursor import BATCH_LIMIT
+from runtime._run.eventlog import EventLog
 from runtime._run.status import RunSnapshot, RunSpec, RunState, RunUsage
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
     from types import TracebackType
 
-    from runtime._run.eventlog import Cursor, Retention
+    from runtime._run.cursor import Cursor
+    from runtime._run.retention import Retention
 
     Runner = Callable[[RunSpec, RunState, EventLog[Any]], Awaitable[None]]
 

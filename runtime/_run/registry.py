@@ -13,7 +13,7 @@ import msgspec
 from runtime._run.status import RunSnapshot  # noqa: TC001 - msgspec resolves it at run time
 
 if TYPE_CHECKING:
-    from runtime._run.eventlog import Cursor
+    from runtime._run.cursor import Cursor
 
 __all__ = ["RegistryUpdate", "SessionRegistry"]
 

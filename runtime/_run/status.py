@@ -12,10 +12,12 @@ from typing import TYPE_CHECKING, Any, Final, Literal, TypeAlias
 import msgspec
 import trio
 
+from runtime._agent.usage import RunUsage
+
 if TYPE_CHECKING:
     from runtime._agent.stop import StepResult
     from runtime._agent.tools import Tool
-    from runtime._protocol.wire import ParsedToolCall, Response, Usage
+    from runtime._protocol.wire import ParsedToolCall, Response
 
 __all__ = [
     "DEFAULT_FINAL_RESPONSE_DIRECTIVE",
@@ -54,48 +56,6 @@ DEFAULT_FINAL_RESPONSE_DIRECTIVE: Final = (
     "give your final answer now without calling any more tools."
 )
 """The user message ``allow_final_response=True`` appends to ask for a final answer."""
-
-
-class RunUsage(msgspec.Struct, frozen=True, kw_only=True):
-    """Usage summed over every model call of a run (``ModelResult.get_usage()``).
-
-    ``cost`` is ``None`` until some response reports a cost.
-    """
-
-    model_calls: int = 0
-    input_tokens: int = 0
-    output_tokens: int = 0
-    total_tokens: int = 0
-    cached_tokens: int = 0
-    reasoning_tokens: int = 0
-    cost: float | None = None
-
-    def plus(self, usage: Usage | None) -> RunUsage:
-        """This total with one more model call's usage added."""
-        if usage is None:
-            return msgspec.structs.replace(self, model_calls=self.model_calls + 1)
-        cost = self.cost
-        if usage.cost is not None:
-            cost = (cost or 0.0) + usage.cost
-        return RunUsage(
-            model_calls=self.model_calls + 1,
-            input_tokens=self.input_tokens + usage.input_tokens,
-            output_tokens=self.output_tokens + usage.output_tokens,
-            total_tokens=self.total_tokens + usage.total_tokens,
-            cached_tokens=self.cached_tokens + _cached(usage),
-            reasoning_tokens=self.reasoning_tokens + _reasoning(usage),
-            cost=cost,
-        )
-
-
-def _cached(usage: Usage) -> int:
-    details = usage.input_tokens_details
-    return (details.cached_tokens or 0) if details is not None else 0
-
-
-def _reasoning(usage: Usage) -> int:
-    details = usage.output_tokens_details
-    return (details.reasoning_tokens or 0) if details is not None else 0
 
 
 class RunSpec(msgspec.Struct, frozen=True, kw_only=True):

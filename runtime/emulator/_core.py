@@ -18,9 +18,9 @@ How an inference request is answered (``/responses``, ``/chat/completions``,
    registered under the model name, else a built-in model, else the default
    queue (:meth:`Emulator.enqueue`) if it has turns. An unknown model or a
    status fault moves on to the next candidate; the last error is the answer.
-4. Take the turn (see :meth:`_Queue.take` for how a turn's own fault decides
-   whether it is consumed), charge its cost, and render it as SSE (when
-   ``stream`` is true) or JSON, applying the fault.
+4. Take the turn (see :meth:`runtime.emulator._queue.ScriptQueue.take` for how a
+   turn's own fault decides whether it is consumed), charge its cost, and render
+   it as SSE (when ``stream`` is true) or JSON, applying the fault.
 
 The core is not thread-safe: use it from one trio run (or from sync code that
 does not overlap with it). Every state change happens synchronously inside
@@ -63,6 +63,7 @@ from runtime.emulator._models import (
     builtin_turn,
     compute_usage,
 )
+from runtime.emulator._queue import ScriptQueue, Source
 from runtime.emulator._requests import (
     ChatBody,
     CompletionsBody,
@@ -78,7 +79,7 @@ from runtime.emulator._responses import (
     response_events,
     response_json,
 )
-from runtime.emulator._script import Fault, Pricing, Script, Turn, parse_fault
+from runtime.emulator._script import Fault, Script, Turn, parse_fault
 from runtime.emulator._stream import DROP, HANG, Pause, Step, StreamBody, frame_events
 
 __all__ = ["Emulator", "EmulatorStatistics", "RecordedRequest"]
@@ -160,79 +161,6 @@ class EmulatorStatistics(msgspec.Struct, frozen=True, kw_only=True):
 
 
 @final
-class _Queue:
-    """Consumption state of one script (or of the default queue)."""
-
-    __slots__ = ("head_hits", "position", "script")
-
-    def __init__(self, script: Script) -> None:
-        self.script = script
-        self.position = 0
-        self.head_hits = 0
-
-    @property
-    def remaining(self) -> int:
-        return len(self.script.turns) - self.position
-
-    def take(self) -> tuple[Turn, Fault | None] | None:
-        """The turn that answers the next request and the fault to apply to it.
-
-        The rules of the class docstring of :class:`Fault` (``times``):
-
-        =====================  ============================================
-        fault of the head turn  what happens
-        =====================  ============================================
-        none                    served, consumed
-        status, no ``times``    error answered, turn stays (an outage)
-        status, ``times=N``     error N times, then the turn is served and
-                                consumed (a turn with no content of its own
-                                is dropped and the next turn answers)
-        other, no ``times``     served damaged once, consumed
-        other, ``times=N``      served damaged N times, then clean, consumed
-        =====================  ============================================
-        """
-        for _ in range(len(self.script.turns) + 1):
-            turns = self.script.turns
-            if self.position >= len(turns):
-                if not (self.script.loop and turns):
-                    return None
-                self.position = 0
-            turn = turns[self.position]
-            fault = turn.fault
-            if fault is None:
-                self._advance()
-                return turn, None
-            if fault.times is None:
-                if fault.status is None:
-                    self._advance()
-                return turn, fault
-            if self.head_hits < fault.times:
-                self.head_hits += 1
-                return turn, fault
-            self._advance()
-            if _has_content(turn):
-                return turn, None
-        return None
-
-    def _advance(self) -> None:
-        self.position += 1
-        self.head_hits = 0
-
-
-def _has_content(turn: Turn) -> bool:
-    """Whether a turn says anything beyond its fault (text, reasoning, calls, a status)."""
-    return bool(turn.text or turn.reasoning or turn.tool_calls) or turn.status != "completed"
-
-
-class _Source(msgspec.Struct, frozen=True):
-    """Who answers a model call: a script queue or a built-in model."""
-
-    model: str
-    pricing: Pricing
-    queue: _Queue | None = None
-
-
-@final
 class Emulator:
     """An in-memory OpenRouter: keys, scripted and built-in models, faults.
 
@@ -288,8 +216,8 @@ class Emulator:
         self._accounts = Accounts(seed=seed, clock=clock, credits=credits)
         self._inference_key, _ = self._accounts.create_key("emulator-inference")
         self._management_key, _ = self._accounts.create_key("emulator-management", management=True)
-        self._scripts: dict[str, _Queue] = {}
-        self._default = _Queue(Script())
+        self._scripts: dict[str, ScriptQueue] = {}
+        self._default = ScriptQueue(Script())
         self._fault_hits: dict[str, int] = {}
         self._records: collections.deque[RecordedRequest] = collections.deque(maxlen=record_limit)
         self._serial = 0
@@ -357,7 +285,7 @@ class Emulator:
             raise ConfigurationError(f"script name {name!r} is empty, has ':' or is built in")
         if not isinstance(script, Script):
             script = Script(turns=tuple(script))
-        self._scripts[name] = _Queue(script)
+        self._scripts[name] = ScriptQueue(script)
 
     def enqueue(self, *turns: Turn) -> None:
         """Append turns to the default queue.
@@ -628,21 +556,21 @@ class Emulator:
             retry_after=retry_after,
         )
 
-    def _source(self, model: str, script_name: str | None) -> _Source | None:
+    def _source(self, model: str, script_name: str | None) -> Source | None:
         if script_name is not None:
             queue = self._scripts.get(script_name)
             if queue is None:
                 raise HTTPError(400, f"There is no emulator script named {script_name!r}.")
-            return _Source(model, queue.script.pricing, queue)
+            return Source(model, queue.script.pricing, queue)
         for name in (model, model.partition(":")[0]):
             queue = self._scripts.get(name)
             if queue is not None:
-                return _Source(model, queue.script.pricing, queue)
+                return Source(model, queue.script.pricing, queue)
             card = BUILTIN_MODELS.get(name)
             if card is not None:
-                return _Source(card.id, card.pricing)
+                return Source(card.id, card.pricing)
         if self._default.remaining or (self._default.script.loop and self._default.script.turns):
-            return _Source(model, self._default.script.pricing, self._default)
+            return Source(model, self._default.script.pricing, self._default)
         return None
 
     async def _answer(
@@ -652,7 +580,7 @@ class Emulator:
         echo: dict[str, Any],
         caller: KeyRecord,
         conversation: Conversation,
-        source: _Source,
+        source: Source,
         fault: Fault,
     ) -> EmulatorResponse:
         if source.queue is None:

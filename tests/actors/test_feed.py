@@ -56,8 +56,9 @@ from runtime._protocol.events import (
     TurnStart,
     UnknownEvent,
 )
-from runtime._run.eventlog import EventLog, Retention, Ring
+from runtime._run.eventlog import EventLog
 from runtime._run.registry import RegistryUpdate
+from runtime._run.retention import Retention, Ring
 from runtime._run.status import RunSnapshot, RunStatus, RunUsage
 from runtime.testing import FakeOpenRouter
 

@@ -21,7 +21,8 @@ from trio_websocket import ConnectionClosed, WebSocketConnection, wrap_client_st
 
 from actors._feed.server import EventFeed
 from runtime._protocol.events import OutputTextDelta
-from runtime._run.eventlog import EventLog, Ring
+from runtime._run.eventlog import EventLog
+from runtime._run.retention import Ring
 from runtime._run.status import RunSnapshot, RunUsage
 
 if TYPE_CHECKING:

@@ -25,8 +25,9 @@ from trio_websocket import ConnectionClosed, WebSocketConnection, wrap_client_st
 from actors._feed.server import EventFeed, serve_event_feed
 from actors._feed.tokens import make_read_token
 from runtime._protocol.events import OutputTextDelta, TurnStart
-from runtime._run.eventlog import EventLog, Retention, Ring
+from runtime._run.eventlog import EventLog
 from runtime._run.registry import RegistryUpdate
+from runtime._run.retention import Retention, Ring
 from runtime._run.status import RunSnapshot, RunUsage
 
 if TYPE_CHECKING:

@@ -22,17 +22,9 @@ import trio
 import trio.testing
 
 from runtime._base.errors import AgentError, ConfigurationError
-from runtime._run.eventlog import (
-    BATCH_LIMIT,
-    KEEP_ALL,
-    Cursor,
-    EventLog,
-    EventLogStatistics,
-    KeepAll,
-    Lagged,
-    Ring,
-    TrimBehindSlowest,
-)
+from runtime._run.cursor import BATCH_LIMIT, Cursor, Lagged
+from runtime._run.eventlog import EventLog, EventLogStatistics
+from runtime._run.retention import KEEP_ALL, KeepAll, Ring, TrimBehindSlowest
 
 if TYPE_CHECKING:
     from trio.testing import MockClock

@@ -28,16 +28,9 @@ from hypothesis.stateful import (
     rule,
 )
 
-from runtime._run.eventlog import (
-    BATCH_LIMIT,
-    Cursor,
-    EventLog,
-    KeepAll,
-    Lagged,
-    Retention,
-    Ring,
-    TrimBehindSlowest,
-)
+from runtime._run.cursor import BATCH_LIMIT, Cursor, Lagged
+from runtime._run.eventlog import EventLog
+from runtime._run.retention import KeepAll, Retention, Ring, TrimBehindSlowest
 
 
 class Consumer:
