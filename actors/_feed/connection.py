@@ -49,6 +49,7 @@ from actors._feed.protocol import (
     resync_frame,
     session_frame,
 )
+from runtime._base.errors import ConfigurationError
 from runtime._run.cursor import BATCH_LIMIT, Lagged
 
 if TYPE_CHECKING:
@@ -439,7 +440,16 @@ class Connection:
         except KeyError:
             self._error("unknown_session", f"No session {session!r}.", "subscribe")
             return
-        if not -1 <= after < snap.next_seq:
+        cursor: Cursor[Any] | None = None
+        if after >= -1:
+            try:
+                # The registry decides how far ahead a cursor may start: a local
+                # log up to its next_seq; a Redis-backed one (whose snapshot may
+                # trail the run) anywhere in a run that has not ended.
+                cursor = registry.events(session, after + 1)
+            except ConfigurationError:
+                cursor = None
+        if cursor is None:
             self._error(
                 "invalid_after",
                 f"after must be between -1 and {snap.next_seq - 1!r} for session "
@@ -447,7 +457,6 @@ class Connection:
                 "subscribe",
             )
             return
-        cursor = registry.events(session, after + 1)
         old = self._subs.pop(session, None)
         if old is not None:
             old.cancel()

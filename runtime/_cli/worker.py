@@ -277,7 +277,7 @@ def load_tools(spec: str, *, steps: int = 5, delay: float = 0.0) -> list[Tool]:
     from runtime._agent.tools import Tool
 
     if spec == "demo":
-        from runtime._cli.main import demo_tools
+        from runtime._cli.tools import demo_tools
 
         return demo_tools(steps, delay)
     module_name, _, attribute = spec.partition(":")

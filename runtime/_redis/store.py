@@ -287,6 +287,9 @@ class RedisStore:
         run_id: str,
         log: EventLog[Any],
         *,
+        while_read: bool = False,
+        progress: Callable[[int], None] | None = None,
+        ended: Callable[[RunEnd, int], None] | None = None,
         task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
     ) -> None:
         """Copy the run's stream into ``log`` from ``log.next_seq`` on, until the run ends.
@@ -295,10 +298,17 @@ class RedisStore:
         stream (trimmed before this reader got there) skips the mirror ahead, so
         its cursors see one ``Lagged`` with the exact count (Rule 2). The mirror
         closes with the run's outcome (Rule 3).
+
+        Args:
+            run_id: the run.
+            log: the mirror.
+            while_read: also stop (closing ``log``) once no cursor is attached to it.
+            progress: called with the mirror's ``next_seq`` after each read.
+            ended: called with the terminal entry and the run's final ``next_seq``.
         """
         task_status.started()
         pos = log.next_seq
-        while True:
+        while not while_read or log.statistics().cursors_attached:
             entries = await self.read(run_id, pos - 1)
             batch: list[Any] = []
             for seq, item in entries:
@@ -308,6 +318,8 @@ class RedisStore:
                     log.skip_to(seq)
                 if type(item) is RunEnd:
                     log.extend(batch)
+                    if ended is not None:
+                        ended(item, seq)
                     if item.error is not None:
                         log.close(item.error)
                     else:
@@ -316,6 +328,9 @@ class RedisStore:
                 batch.append(item)
                 pos = seq + 1
             log.extend(batch)
+            if progress is not None:
+                progress(pos)
+        log.close()
 
     def _trim(self, retention: Retention, floor: int) -> tuple[str, str]:
         if isinstance(retention, Ring):

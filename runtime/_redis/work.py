@@ -44,7 +44,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 import msgspec
 
-from runtime._agent.tools import ToolOutcome
+from runtime._agent.outcomes import ToolOutcome
 from runtime._base.errors import ConfigurationError
 from runtime._protocol.wire import _dec_hook
 from runtime._run.eventlog import KEEP_ALL, KeepAll, Ring, TrimBehindSlowest

@@ -9,7 +9,8 @@ import pytest
 import trio
 import trio.testing
 
-from runtime._agent.tools import FinalResult, Tool, tool
+from runtime._agent.outcomes import FinalResult
+from runtime._agent.tools import Tool, tool
 from runtime._cli.worker import WorkerOptions, run_worker
 from runtime._client.client import OpenRouter
 from runtime._protocol.events import (
@@ -125,9 +126,10 @@ async def test_a_worker_runs_a_submitted_session_to_its_end(
     assert TurnRetry not in kinds
     assert "".join(e.delta for e in events if type(e) is OutputTextDelta)
     assert len(executions) == 1
-    pending = await redis_store.client.xpending(redis_store.keys.sessions, redis_store.keys.group)
-    assert not isinstance(pending, tuple)
-    assert pending.pending == 0  # acknowledged
+    pending = await redis_store.client.xpending(
+        redis_store.keys.sessions, redis_store.keys.group, start="-", end="+", count=10
+    )
+    assert pending == ()  # acknowledged
     assert snap.next_seq == len(events)
     assert snap.usage.model_calls == 2
     assert await load_checkpoint(redis_store, run_id) is not None
