@@ -101,7 +101,11 @@ async def _workers(
             while len(finished) < sessions:
                 reply = await store.client.xread({store.keys.registry: last}, block=5000)
                 for entry in next(iter(reply.values())) if reply else ():
-                    last = entry.identifier.decode()
+                    last = (
+                        bytes(entry.identifier).decode()
+                        if isinstance(entry.identifier, bytes)
+                        else entry.identifier
+                    )
                     update = msgspec.json.decode(entry.field_values[b"u"], type=RegistryUpdate)
                     if update.session.status in FINISHED:
                         finished[update.session.id] = update.session.status
