@@ -153,6 +153,10 @@ from runtime._protocol.wire import (
     UnknownItem,
     Usage,
 )
+from runtime._redis.codec import RemoteRunError
+from runtime._redis.registry import RedisRegistry, open_redis_registry
+from runtime._redis.store import RedisStore, RunTakenOver, open_redis_store, open_run_reader
+from runtime._redis.work import cancel_run, submit_run
 from runtime._rest.chat import (
     Chat,
     ChatStream,
@@ -222,10 +226,6 @@ from runtime._rest.types import (
     TopProvider,
     UpdateKeyRequest,
 )
-from runtime._redis.codec import RemoteRunError
-from runtime._redis.registry import RedisRegistry, open_redis_registry
-from runtime._redis.store import RedisStore, RunTakenOver, open_redis_store, open_run_reader
-from runtime._redis.work import cancel_run, submit_run
 from runtime._run.cursor import Cursor, Lagged
 from runtime._run.eventlog import EventLog, EventLogStatistics
 from runtime._run.registry import RegistryUpdate, SessionRegistry

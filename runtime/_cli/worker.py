@@ -53,7 +53,7 @@ from runtime._redis.work import (
     save_checkpoint,
     take_jobs,
 )
-from runtime._run.eventlog import TrimBehindSlowest
+from runtime._run.retention import TrimBehindSlowest
 
 if TYPE_CHECKING:
     import argparse

@@ -40,8 +40,9 @@ import trio
 
 from runtime._base.errors import ConfigurationError
 from runtime._base.groups import unwrap_lone_exception
-from runtime._run.eventlog import EventLog, Ring
+from runtime._run.eventlog import EventLog
 from runtime._run.registry import RegistryUpdate
+from runtime._run.retention import Ring
 from runtime._run.status import FINISHED, RunSnapshot
 
 if TYPE_CHECKING:
@@ -49,7 +50,7 @@ if TYPE_CHECKING:
 
     from runtime._redis.codec import RunEnd
     from runtime._redis.store import RedisStore
-    from runtime._run.eventlog import Cursor
+    from runtime._run.cursor import Cursor
 
 __all__ = ["DEFAULT_MIRROR_SIZE", "RedisRegistry", "open_redis_registry"]
 

@@ -60,14 +60,17 @@ from runtime._redis.codec import (
     entry_id,
     seq_of,
 )
-from runtime._run.eventlog import BATCH_LIMIT, KEEP_ALL, EventLog, Lagged, Ring, TrimBehindSlowest
+from runtime._run.cursor import BATCH_LIMIT, Lagged
+from runtime._run.eventlog import EventLog
+from runtime._run.retention import KEEP_ALL, Ring, TrimBehindSlowest
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Callable, Sequence
 
     import coredis
 
-    from runtime._run.eventlog import Cursor, Retention
+    from runtime._run.cursor import Cursor
+    from runtime._run.retention import Retention
 
 __all__ = [
     "DEFAULT_BLOCK",

@@ -45,11 +45,12 @@ from typing import TYPE_CHECKING, Any, Final
 import msgspec
 
 from runtime._agent.outcomes import ToolOutcome
+from runtime._agent.usage import RunUsage
 from runtime._base.errors import ConfigurationError
 from runtime._protocol.wire import _dec_hook
-from runtime._run.eventlog import KEEP_ALL, KeepAll, Ring, TrimBehindSlowest
 from runtime._run.registry import RegistryUpdate
-from runtime._run.status import RunSnapshot, RunUsage, TurnCheckpoint
+from runtime._run.retention import KEEP_ALL, KeepAll, Ring, TrimBehindSlowest
+from runtime._run.status import RunSnapshot, TurnCheckpoint
 
 if TYPE_CHECKING:
     from collections.abc import Sequence

@@ -22,7 +22,9 @@ from runtime._protocol.events import (
 from runtime._protocol.wire import FunctionCallOutputItem
 from runtime._redis.codec import RemoteRunError, RunEnd, decode_entry, encode_end, encode_events
 from runtime._redis.store import RunTakenOver, open_redis_store, open_run_reader
-from runtime._run.eventlog import EventLog, Lagged, Ring, TrimBehindSlowest
+from runtime._run.cursor import Lagged
+from runtime._run.eventlog import EventLog
+from runtime._run.retention import Ring, TrimBehindSlowest
 
 if TYPE_CHECKING:
     from runtime._redis.store import RedisStore

@@ -7,7 +7,9 @@ import trio
 import trio.testing
 
 from runtime._base.errors import ConfigurationError
-from runtime._run.eventlog import EventLog, Lagged, Ring, TrimBehindSlowest
+from runtime._run.cursor import Lagged
+from runtime._run.eventlog import EventLog
+from runtime._run.retention import Ring, TrimBehindSlowest
 
 
 async def test_a_log_can_start_at_any_seq() -> None:
