@@ -7,10 +7,10 @@ STAMP := $(VENV)/.installed-stamp
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[test,dev]'
+	$(PY) -m pip install -q -e '.[test,dev,redis]'
 	touch $(STAMP)
 
-.PHONY: install demo test lint bench browser
+.PHONY: install demo test lint bench browser redis
 install: $(STAMP)
 
 # The dashboard test drives Debian's Chromium headless. Installed when missing and
@@ -25,6 +25,18 @@ browser:
 		fi; \
 	fi
 
+# The scale-out tests start their own Debian redis-server on loopback. Installed when
+# missing and we are root; elsewhere those tests say what is missing and are skipped.
+redis:
+	@if ! command -v redis-server >/dev/null && [ ! -x /usr/bin/redis-server ]; then \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+				apt-get install -y -qq --no-install-recommends redis-server >/dev/null; \
+		else \
+			echo "redis-server missing and not root: the Redis tests will be skipped"; \
+		fi; \
+	fi
+
 demo: $(STAMP)
 	$(VENV)/bin/openrouter-trio demo
 
@@ -33,7 +45,7 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
 
-test: lint browser
+test: lint browser redis
 	$(PY) -m pytest -q
 
 bench: $(STAMP)

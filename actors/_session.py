@@ -55,6 +55,7 @@ from runtime._protocol.events import (
     ToolPreliminaryResult,
     ToolResult,
     TurnEnd,
+    TurnRetry,
     TurnStart,
 )
 from runtime._protocol.wire import (
@@ -64,7 +65,7 @@ from runtime._protocol.wire import (
     parse_tool_calls,
     response_text,
 )
-from runtime._run.status import DEFAULT_FINAL_RESPONSE_DIRECTIVE
+from runtime._run.status import DEFAULT_FINAL_RESPONSE_DIRECTIVE, TurnCheckpoint
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping, Sequence
@@ -154,23 +155,53 @@ async def _loop(
     def on_preliminary(call_id: str, value: Any) -> None:
         log.append(ToolPreliminaryResult(tool_call_id=call_id, result=value, timestamp=_now_ms()))
 
-    static = {k: v for k, v in spec.request.items() if not callable(v)}
-    ctx = TurnContext(number_of_turns=0, turn_request=MappingProxyType(static))
-    request = await resolve_dynamic_params(spec.request, ctx) if dynamic else dict(spec.request)
-    if tools:
-        request["tools"] = [t.to_wire() if isinstance(t, Tool) else t for t in tools]
-    history = _as_items(request.get("input"))
-    state.history = history
-
-    outcome = await call(0, request)
-    state.first_response = outcome.response
+    resume = spec.resume
+    if resume is None:
+        static = {k: v for k, v in spec.request.items() if not callable(v)}
+        ctx = TurnContext(number_of_turns=0, turn_request=MappingProxyType(static))
+        request = await resolve_dynamic_params(spec.request, ctx) if dynamic else dict(spec.request)
+        if tools:
+            request["tools"] = [t.to_wire() if isinstance(t, Tool) else t for t in tools]
+        history = _as_items(request.get("input"))
+        state.history = history
+        if spec.resumed:
+            log.append(TurnRetry(turn_number=0, timestamp=_now_ms()))
+        outcome = await call(0, request)
+        state.first_response = outcome.response
+        round_no = 0
+    else:
+        # DESIGN §8: another process ran this run up to a checkpoint; go on from
+        # there (the round of that response runs again, its tool calls guarded).
+        request = dict(resume.request)
+        history = list(resume.history)
+        state.history = history
+        state.usage = resume.usage
+        state.steps = list(resume.steps)
+        state.tool_calls_executed = resume.tool_calls_executed
+        state.first_response = resume.first_response
+        round_no = resume.turn
+        outcome = TurnOutcome(response=resume.response, raw_output=list(resume.raw_output))
+        log.append(TurnRetry(turn_number=round_no + 1, timestamp=_now_ms()))
     state.first_response_ready.set()
-    round_no = 0
     while True:
         response = outcome.response
         calls = parse_tool_calls(response) if by_name else []
         if not calls:
             break
+        if spec.checkpoint is not None:
+            await spec.checkpoint(
+                TurnCheckpoint(
+                    turn=round_no,
+                    request=request,
+                    history=history,
+                    response=response,
+                    raw_output=outcome.raw_output,
+                    usage=state.usage,
+                    steps=state.steps,
+                    tool_calls_executed=state.tool_calls_executed,
+                    first_response=state.first_response,
+                )
+            )
         try:
             stop = await is_stop_condition_met(spec.stop_when, state.steps)
         except Exception as exc:
@@ -189,14 +220,26 @@ async def _loop(
         manual = [c for c in calls if _is_manual(by_name.get(c.name))]
         runnable = [c for c in calls if c not in manual]
         state.move_to("in_tool")
-        outcomes = await run_tool_round(
+        guard = spec.tool_guard
+        settled: dict[str, ToolOutcome] = {}
+        if guard is not None:
+            # Each call id is claimed (recorded) before it runs: a call that was
+            # claimed before, by this run in another process, is never run again.
+            settled = await guard.claim(runnable)
+        fresh_outcomes = await run_tool_round(
             by_name,
-            runnable,
+            [c for c in runnable if c.id not in settled],
             ctx,
             on_preliminary=on_preliminary,
             round_limit=spec.tool_concurrency,
             default_timeout=spec.tool_timeout,
         )
+        if guard is not None:
+            await guard.record(fresh_outcomes)
+            ran = iter(fresh_outcomes)
+            outcomes = [settled[c.id] if c.id in settled else next(ran) for c in runnable]
+        else:
+            outcomes = fresh_outcomes
         state.move_to("running")
         state.tool_calls_executed += len(outcomes)
         if spec.tool_errors == "raise":

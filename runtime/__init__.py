@@ -127,6 +127,7 @@ from runtime._protocol.events import (
     ToolPreliminaryResult,
     ToolResult,
     TurnEnd,
+    TurnRetry,
     TurnStart,
     UnknownEvent,
 )
@@ -152,6 +153,10 @@ from runtime._protocol.wire import (
     UnknownItem,
     Usage,
 )
+from runtime._redis.codec import RemoteRunError
+from runtime._redis.registry import RedisRegistry, open_redis_registry
+from runtime._redis.store import RedisStore, RunTakenOver, open_redis_store, open_run_reader
+from runtime._redis.work import cancel_run, submit_run
 from runtime._rest.chat import (
     Chat,
     ChatStream,
@@ -384,8 +389,11 @@ __all__ = [
     "ReasoningItem",
     "ReasoningSummaryTextDelta",
     "ReasoningTextDelta",
+    "RedisRegistry",
+    "RedisStore",
     "RegistryUpdate",
     "RemoteProtocolError",
+    "RemoteRunError",
     "RequestTimeoutError",
     "Response",
     "ResponseCompleted",
@@ -402,6 +410,7 @@ __all__ = [
     "RunCancelled",
     "RunError",
     "RunSnapshot",
+    "RunTakenOver",
     "RunUsage",
     "ServiceUnavailableError",
     "SessionPool",
@@ -424,6 +433,7 @@ __all__ = [
     "TrimBehindSlowest",
     "TurnContext",
     "TurnEnd",
+    "TurnRetry",
     "TurnStart",
     "UnknownEvent",
     "UnknownItem",
@@ -432,6 +442,7 @@ __all__ = [
     "UnsupportedStateVersionError",
     "UpdateKeyRequest",
     "Usage",
+    "cancel_run",
     "create_authorization_url",
     "create_sha256_code_challenge",
     "decode_state",
@@ -449,10 +460,14 @@ __all__ = [
     "max_cost",
     "max_tokens_used",
     "new_conversation_state",
+    "open_redis_registry",
+    "open_redis_store",
+    "open_run_reader",
     "open_session_pool",
     "serve_dashboard",
     "serve_event_feed",
     "step_count_is",
+    "submit_run",
     "to_chat_message",
     "to_claude_message",
     "tool",

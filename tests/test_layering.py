@@ -49,6 +49,7 @@ RULES: dict[str, Rule] = {
     "runtime/_state": _rule("msgspec trio", AGENT),
     "runtime/_http": _rule("msgspec trio httpx h11", PROTOCOL),
     "runtime/_rest": _rule("msgspec trio", HTTP),
+    "runtime/_redis": _rule("msgspec trio coredis", RUN),
     "actors": _rule("msgspec trio", f"{RUN} runtime._http actors"),
     "actors/_feed": _rule("msgspec trio trio_websocket wsproto h11", f"{PROTOCOL} runtime._run"),
     "runtime/_client": _rule(
@@ -56,7 +57,8 @@ RULES: dict[str, Rule] = {
     ),
     "runtime/_cli": _rule(
         "msgspec trio rich",
-        f"{RUN} runtime._http runtime._rest runtime._client runtime._cli runtime.emulator actors "
+        f"{RUN} runtime._http runtime._rest runtime._redis runtime._client runtime._cli "
+        "runtime.emulator actors "
         "actors._feed",
     ),
     "runtime/emulator": _rule("msgspec trio hypercorn", f"{PROTOCOL} runtime.emulator"),

@@ -96,6 +96,7 @@ from actors._feed.websocket import (
     MessageTooBig,
     ProtocolViolation,
 )
+from runtime._base.errors import ConfigurationError
 from runtime._run.cursor import Lagged
 
 if TYPE_CHECKING:
@@ -589,7 +590,16 @@ class FeedConnection:
         if snap is None:
             self._error("unknown_session", f"No session {session!r}.", "subscribe", cid)
             return
-        if type(after) is not int or not -1 <= after < snap.next_seq:
+        cursor: Cursor[Any] | None = None
+        if type(after) is int and after >= -1:
+            try:
+                # The registry decides how far ahead a cursor may start: a local
+                # log up to its next_seq; a Redis-backed one (whose snapshot may
+                # trail the run) anywhere in a run that has not ended.
+                cursor = feed.registry.events(session, after + 1)
+            except ConfigurationError:
+                cursor = None
+        if cursor is None:
             self._error(
                 "invalid_after",
                 f"after must be between -1 and {snap.next_seq - 1!r} for session "
@@ -604,7 +614,7 @@ class FeedConnection:
         sub = Sub(
             self,
             session,
-            feed.registry.events(session, after + 1),
+            cursor,
             last=after,
             accept=type_filter(command.types),
             batch=command.batch,

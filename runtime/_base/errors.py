@@ -37,7 +37,9 @@ core can import it.
     │   ├── InvalidStateError           the document is malformed (not JSON, wrong shape, bad context)
     │   └── UnsupportedStateVersionError  written by a version of the format this release cannot read
     └── RunError                        the agent loop cannot go on (dynamic parameter failed, ...)
-        └── RunCancelled                the run was cancelled before it produced a final response
+        ├── RunCancelled                the run was cancelled before it produced a final response
+        ├── RemoteRunError              a run followed from Redis failed in the process that ran it
+        └── RunTakenOver                another worker took the run over (its lease had expired)
     Lagged (runtime._run.cursor)            a consumer fell off a bounded log (also trio.TooSlowError)
 
 Local versus remote (the h11 rule): the caller's mistakes are

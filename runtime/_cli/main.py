@@ -55,6 +55,7 @@ from runtime._cli.emulator import serve_emulator_command
 from runtime._cli.render import error_line, make_console, print_line
 from runtime._cli.run import REMOTE_MODEL, run_command
 from runtime._cli.tools import DEMO_MODEL, demo_tools
+from runtime._cli.worker import add_worker_parser, worker_command
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
@@ -216,6 +217,13 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--interval", type=_seconds, default=1.0, metavar="SECONDS", help="between starts (1)"
     )
+    serve.add_argument(
+        "--redis",
+        metavar="URL",
+        help="serve every run in this Redis (run by workers) instead of local sessions; "
+        "--sessions N then submits N demo sessions to the workers",
+    )
+    add_worker_parser(commands)
     return parser
 
 
@@ -245,7 +253,7 @@ def main(
     except* KeyboardInterrupt:
         interrupted = True
     if interrupted:
-        if args.command in ("emulator", "serve"):
+        if args.command in ("emulator", "serve", "worker"):
             print_line(err, f"{args.command} stopped")
             return 0
         print_line(err, "interrupted")
@@ -279,6 +287,9 @@ async def _dispatch(args: argparse.Namespace, out: Console, err: Console) -> int
         if args.command == "serve":
             await _serve_command(args, out)
             return 0  # pragma: no cover - serves until cancelled
+        if args.command == "worker":
+            await worker_command(args, functools.partial(print_line, out))
+            return 0  # pragma: no cover - runs until cancelled
         return await _demo_command(args, out)
     except (AgentError, OSError, BaseExceptionGroup) as exc:
         expected = _expected(exc)
@@ -330,6 +341,7 @@ async def _serve_command(args: argparse.Namespace, out: Console) -> None:
         sessions=args.sessions,
         concurrency=args.concurrency,
         interval=args.interval,
+        redis=args.redis,
     )
     async with trio.open_nursery() as nursery:
         served = await nursery.start(serve_sessions, options, demo_tools(20, 0.1))

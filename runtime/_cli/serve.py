@@ -25,6 +25,9 @@ from actors._feed.server import DashboardAddress, serve_dashboard
 from runtime._base.errors import ConfigurationError
 from runtime._client.client import OpenRouter
 from runtime._client.pool import open_session_pool
+from runtime._redis.registry import open_redis_registry
+from runtime._redis.store import open_redis_store
+from runtime._redis.work import submit_run
 from runtime.emulator._core import Emulator
 from runtime.emulator._server import open_emulator
 
@@ -36,6 +39,7 @@ if TYPE_CHECKING:
 __all__ = ["ServeOptions", "ServedDashboard", "serve_sessions"]
 
 EMULATOR_MODEL: Final = "emulator/tool-caller"
+
 
 TOKEN_ENV: Final = "OPENROUTER_TRIO_FEED_TOKEN"
 """The environment variable ``serve`` reads the feed's token from."""
@@ -94,6 +98,7 @@ class ServeOptions(msgspec.Struct, frozen=True, kw_only=True):
     interval: float = 1.0
     token_delay: float = 0.05
     model: str | None = None
+    redis: str | None = None
 
 
 class ServedDashboard(msgspec.Struct, frozen=True, kw_only=True):
@@ -125,6 +130,9 @@ async def serve_sessions(
     Cancelling it cancels the sessions and closes the servers.
     """
     token, generated = resolve_token(options, os.environ)
+    if options.redis is not None:
+        await _serve_redis(options, token, generated, task_status)
+        return
     key = os.environ.get("OPENROUTER_API_KEY")
     async with _backend(key) as (client, backend):
         model = options.model or (EMULATOR_MODEL if key is None else "openai/gpt-4o-mini")
@@ -155,6 +163,45 @@ async def serve_sessions(
                 )
                 await trio.sleep(options.interval)
             await trio.sleep_forever()
+
+
+async def _serve_redis(
+    options: ServeOptions,
+    token: str,
+    generated: bool,
+    task_status: trio.TaskStatus[ServedDashboard],
+) -> None:
+    """``serve --redis``: the dashboard and feed over every run in Redis (run by workers);
+    with ``sessions`` > 0, also submit that many demo sessions for the workers."""
+    assert options.redis is not None
+    async with (
+        open_redis_store(options.redis) as store,
+        open_redis_registry(store) as registry,
+        trio.open_nursery() as nursery,
+    ):
+        address: DashboardAddress = await nursery.start(
+            _dashboard, registry, options.host, options.port, token
+        )
+        task_status.started(
+            ServedDashboard(
+                address=address,
+                token=token,
+                open_url=f"{address.url}#token={token}" if generated else address.url,
+                backend="Redis workers",
+            )
+        )
+        model = options.model or EMULATOR_MODEL
+        if options.token_delay > 0 and model.startswith("emulator/"):
+            model = f"{model}:fault=slow={options.token_delay}"
+        for number in range(1, options.sessions + 1):
+            await submit_run(
+                store,
+                model=model,
+                input=f"Session {number}: weather in Paris, then scan the table.",
+                tools=["get_weather", "scan_table"],
+            )
+            await trio.sleep(options.interval)
+        await trio.sleep_forever()
 
 
 async def _dashboard(

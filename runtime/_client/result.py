@@ -18,6 +18,7 @@ import contextlib
 import secrets
 from typing import TYPE_CHECKING, Any, Final, Generic, Self, TypeVar, final
 
+import msgspec
 import trio
 
 from runtime._base.errors import ConfigurationError, RunCancelled
@@ -286,6 +287,18 @@ class ModelResult:
             raise ConfigurationError(f"{self!r} has already started; a pool needs a fresh result")
         self._spawn = spawn
         self._ensure_started()
+
+    def _durable(self, run_id: str, **hooks: Any) -> None:
+        """Make this (not yet started) result a durable run's attempt in a worker.
+
+        The seam for Redis workers (DESIGN §8): the run takes the id it was
+        submitted under, and ``hooks`` set ``RunSpec``'s ``checkpoint``,
+        ``resume``, ``resumed`` and ``tool_guard``.
+        """
+        if self._started:
+            raise ConfigurationError(f"{self!r} has already started; a worker needs a fresh one")
+        self._id = run_id
+        self._spec = msgspec.structs.replace(self._spec, **hooks)
 
     def _abandon(self) -> None:
         """End a run whose task never ran, exactly as a cancel before start does."""

@@ -111,6 +111,7 @@ __all__ = [
     "ToolPreliminaryResult",
     "ToolResult",
     "TurnEnd",
+    "TurnRetry",
     "TurnStart",
     "UnknownEvent",
     "WebSearchCallCompleted",
@@ -616,6 +617,15 @@ class TurnEnd(StreamEvent, frozen=True, kw_only=True, tag="turn.end"):
     timestamp: int
 
 
+class TurnRetry(StreamEvent, frozen=True, kw_only=True, tag="turn.retry"):
+    """The run resumed in another process (its worker was lost): turn ``turn_number``
+    runs again from the run's last checkpoint. Events before this one come from the
+    interrupted attempt; those after it from the new one. ``timestamp`` is epoch ms."""
+
+    turn_number: int
+    timestamp: int
+
+
 class ToolPreliminaryResult(StreamEvent, frozen=True, kw_only=True, tag="tool.preliminary_result"):
     """A value a generator tool yielded while running."""
 
@@ -687,7 +697,9 @@ _TaggedServerEvent: TypeAlias = (
 ServerEvent: TypeAlias = _TaggedServerEvent | UnknownEvent
 """Every event :func:`decode_event` can return."""
 
-RunEvent: TypeAlias = TurnStart | TurnEnd | ToolPreliminaryResult | ToolResult | ToolCallOutput
+RunEvent: TypeAlias = (
+    TurnStart | TurnEnd | TurnRetry | ToolPreliminaryResult | ToolResult | ToolCallOutput
+)
 """The run-level events the runtime writes into a run's log."""
 
 AnyEvent: TypeAlias = ServerEvent | RunEvent

@@ -194,9 +194,12 @@ class EventLog(Generic[E]):
     Args:
         retention: what to keep: :data:`KEEP_ALL` (default), ``TrimBehindSlowest()``
             or ``Ring(capacity)``.
+        first_seq: the seq of the first event (0 by default); a log that mirrors
+            another one from some point on (a run followed from Redis) starts there.
 
     Raises:
-        ConfigurationError: ``retention`` is not a retention policy.
+        ConfigurationError: ``retention`` is not a retention policy, or ``first_seq``
+            is not an int >= 0.
 
     Example::
 
@@ -227,19 +230,21 @@ class EventLog(Generic[E]):
         "_waiters",
     )
 
-    def __init__(self, retention: Retention = KEEP_ALL) -> None:
+    def __init__(self, retention: Retention = KEEP_ALL, *, first_seq: int = 0) -> None:
         if not isinstance(retention, KeepAll | TrimBehindSlowest | Ring):
             raise ConfigurationError(
                 f"retention must be KeepAll(), TrimBehindSlowest() or Ring(capacity), "
                 f"got {retention!r}."
             )
+        if type(first_seq) is not int or first_seq < 0:
+            raise ConfigurationError(f"first_seq must be an int >= 0, got {first_seq!r}.")
         self._retention: Retention = retention
         # list[E], except that Ring overwrites dropped slots with None (see "Storage").
         self._events: list[Any] = []
-        self._base = 0  # seq of self._events[0]
-        self._cleared = 0  # every slot below this seq is None (or deleted)
-        self._first = 0  # seq of the oldest retained event
-        self._next = 0  # seq of the next event
+        self._base = first_seq  # seq of self._events[0]
+        self._cleared = first_seq  # every slot below this seq is None (or deleted)
+        self._first = first_seq  # seq of the oldest retained event
+        self._next = first_seq  # seq of the next event
         self._capacity = retention.capacity if isinstance(retention, Ring) else 0
         # TrimBehindSlowest only: attached cursors per pinned position.
         self._pins: dict[int, int] | None = {} if isinstance(retention, TrimBehindSlowest) else None
@@ -339,6 +344,39 @@ class EventLog(Generic[E]):
         if error is not None:
             self._error = error
             self._error_tb = error.__traceback__
+        if self._waiters:
+            self._notify()
+
+    @enable_ki_protection
+    def skip_to(self, seq: int) -> None:
+        """Declare every event before ``seq`` gone: numbering goes on at ``seq``.
+
+        For a log that mirrors another one (a run followed from Redis) whose
+        source dropped events this log never received. Everything retained is
+        dropped too, so a cursor still behind ``seq`` gets one :class:`Lagged`
+        with the exact number of events it will never see, as if a ``Ring`` had
+        overrun it. Synchronous; a no-op when ``seq`` is :attr:`next_seq`.
+
+        Args:
+            seq: the seq of the next event to append, at least :attr:`next_seq`.
+
+        Raises:
+            ConfigurationError: ``seq`` is below :attr:`next_seq`, or the log
+                uses ``TrimBehindSlowest`` (whose cursors pin positions).
+            trio.ClosedResourceError: the log was closed.
+        """
+        if self._closed:
+            self._raise_closed()
+        if type(seq) is not int or seq < self._next:
+            raise ConfigurationError(
+                f"seq must be an int >= next_seq ({self._next!r}), got {seq!r}."
+            )
+        if self._pins is not None:
+            raise ConfigurationError("skip_to is not available under TrimBehindSlowest.")
+        if seq == self._next:
+            return
+        self._events = []
+        self._base = self._cleared = self._first = self._next = seq
         if self._waiters:
             self._notify()
 

@@ -12,14 +12,16 @@ from typing import TYPE_CHECKING, Any, Final, Literal, TypeAlias
 import msgspec
 import trio
 
+from runtime._agent.stop import StepResult  # noqa: TC001 - msgspec resolves it at run time
 from runtime._agent.usage import RunUsage
+from runtime._protocol.wire import Response  # noqa: TC001 - msgspec resolves it at run time
 
 if TYPE_CHECKING:
-    from runtime._agent.stop import StepResult
     from runtime._agent.tools import Tool
-    from runtime._protocol.wire import ParsedToolCall, Response
+    from runtime._protocol.wire import ParsedToolCall
 
 __all__ = [
+    "CHECKPOINT_VERSION",
     "DEFAULT_FINAL_RESPONSE_DIRECTIVE",
     "FINISHED",
     "TRANSITIONS",
@@ -28,7 +30,11 @@ __all__ = [
     "RunState",
     "RunStatus",
     "RunUsage",
+    "TurnCheckpoint",
 ]
+
+CHECKPOINT_VERSION: Final = 1
+"""The version of :class:`TurnCheckpoint`'s encoding."""
 
 RunStatus: TypeAlias = Literal[
     "pending", "queued", "running", "in_tool", "done", "failed", "cancelled"
@@ -72,6 +78,37 @@ class RunSpec(msgspec.Struct, frozen=True, kw_only=True):
     tool_errors: str = "model"
     on_turn_start: Any = None
     on_turn_end: Any = None
+    checkpoint: Any = None
+    """``async (TurnCheckpoint) -> None``, awaited at each turn boundary (DESIGN §8)."""
+    resume: TurnCheckpoint | None = None
+    """Go on from this checkpoint instead of starting with turn 0."""
+    resumed: bool = False
+    """The run was started before in a process that was lost (a ``turn.retry`` event
+    marks where the new attempt begins, also when there is no checkpoint)."""
+    tool_guard: Any = None
+    """Claims each tool call id before it runs and records its outcome (``claim``,
+    ``record``): a call id claimed before is never run again."""
+
+
+class TurnCheckpoint(msgspec.Struct, frozen=True, kw_only=True):
+    """Where a run can go on in another process: right after model turn ``turn``
+    answered with tool calls, before the round runs them (DESIGN §8).
+
+    Everything the turn loop needs to carry on: the request that was sent, the
+    conversation so far, the response and its raw output items, and what the
+    run had accumulated (usage, steps for stop conditions, tools run).
+    """
+
+    version: int = CHECKPOINT_VERSION
+    turn: int
+    request: dict[str, Any]
+    history: list[Any]
+    response: Response
+    raw_output: list[Any]
+    usage: RunUsage
+    steps: list[StepResult]
+    tool_calls_executed: int
+    first_response: Response | None = None
 
 
 class RunState:

@@ -1,0 +1,171 @@
+"""Sessions/s with 1, 2, 4 worker processes on Redis, against the emulator on loopback.
+
+Starts a throwaway ``redis-server`` (``runtime._redis.server``) and the emulator as
+its own process (``openrouter-trio emulator --port 0``), then for each W in
+``--workers``: W ``openrouter-trio worker`` processes (``--concurrency`` runs each,
+the demo tools), ``--sessions`` runs of ``emulator/tool-caller`` submitted at once
+(each a tool loop: model call, ``get_weather`` and ``scan_table`` in parallel, a
+follow-up call; every event written to the run's Redis stream), timed from the
+first submit until the registry reports every run finished. The same run first
+measures the baseline: the same sessions in one process through a ``SessionPool``
+(no Redis, no durability).
+
+Prints one JSON line per measurement: ``sessions_per_s``, ``failed``, and
+``ratio_to_in_process`` (W workers over the one-process pool).
+
+Run: ``.venv/bin/python bench/bench_scale_out.py --sessions 300 --workers 1,2,4``.
+Needs ``redis-server`` and the ``redis`` extra (``make test`` installs both).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import msgspec
+import trio
+
+from runtime._cli.tools import demo_tools
+from runtime._client.client import OpenRouter
+from runtime._client.pool import open_session_pool
+from runtime._redis.server import open_redis_server
+from runtime._redis.store import open_redis_store
+from runtime._redis.work import submit_run
+from runtime._run.registry import RegistryUpdate
+
+MODEL = "emulator/tool-caller"
+FINISHED = {"done", "failed", "cancelled"}
+
+
+async def _read_until(stream: Any, marker: bytes) -> bytes:
+    seen = b""
+    while marker not in seen:
+        chunk = await stream.receive_some()
+        if not chunk:
+            raise RuntimeError(f"the child process exited: {seen.decode(errors='replace')}")
+        seen += chunk
+    return seen
+
+
+async def _in_process(base_url: str, key: str, sessions: int, concurrency: int) -> dict[str, Any]:
+    tools = demo_tools(5, 0.0)
+    async with (
+        OpenRouter(key, base_url=base_url) as client,
+        open_session_pool(client, max_concurrent=concurrency, update_interval=None) as pool,
+    ):
+        started = time.perf_counter()
+        for i in range(sessions):
+            pool.start(model=MODEL, input=f"Session {i}: weather and rows?", tools=tools)
+        await pool.wait_idle()
+        elapsed = time.perf_counter() - started
+    stats = pool.statistics()
+    return {"sessions_per_s": sessions / elapsed, "failed": stats.failed + stats.cancelled}
+
+
+async def _workers(
+    redis_url: str, base_url: str, key: str, workers: int, sessions: int, concurrency: int
+) -> dict[str, Any]:
+    prefix = f"bench{workers}x{os.getpid()}"
+    env = {**os.environ, "OPENROUTER_API_KEY": key}
+    processes = []
+    try:
+        for i in range(workers):
+            argv = [
+                sys.executable, "-m", "runtime", "worker", "--redis", redis_url,
+                "--prefix", prefix, "--name", f"w{i}", "--base-url", base_url,
+                "--concurrency", str(concurrency), "--tools", "demo",
+            ]  # fmt: skip
+            process = await trio.lowlevel.open_process(
+                argv, env=env, stdout=subprocess.PIPE, stdin=subprocess.DEVNULL
+            )
+            processes.append(process)
+            await _read_until(process.stdout, b"ready")
+        async with open_redis_store(redis_url, prefix=prefix) as store:
+            started = time.perf_counter()
+            for i in range(sessions):
+                await submit_run(
+                    store,
+                    model=MODEL,
+                    input=f"Session {i}: weather and rows?",
+                    tools=["get_weather", "scan_table"],
+                )
+            finished: dict[str, str] = {}
+            last = "0-0"
+            while len(finished) < sessions:
+                reply = await store.client.xread({store.keys.registry: last}, block=5000)
+                for entry in next(iter(reply.values())) if reply else ():
+                    last = (
+                        bytes(entry.identifier).decode()
+                        if isinstance(entry.identifier, bytes)
+                        else entry.identifier
+                    )
+                    update = msgspec.json.decode(entry.field_values[b"u"], type=RegistryUpdate)
+                    if update.session.status in FINISHED:
+                        finished[update.session.id] = update.session.status
+            elapsed = time.perf_counter() - started
+    finally:
+        for process in processes:
+            process.terminate()
+            await process.wait()
+    failed = sum(status != "done" for status in finished.values())
+    return {"sessions_per_s": sessions / elapsed, "failed": failed}
+
+
+async def main(args: argparse.Namespace) -> None:
+    env = {**os.environ}
+    with tempfile.TemporaryDirectory() as tmp:
+        async with open_redis_server(Path(tmp)) as redis:
+            emulator = await trio.lowlevel.open_process(
+                [sys.executable, "-m", "runtime", "emulator", "--port", "0"],
+                env=env,
+                stdout=subprocess.PIPE,
+                stdin=subprocess.DEVNULL,
+            )
+            try:
+                banner = (await _read_until(emulator.stdout, b"management key")).decode()
+                lines = banner.splitlines()
+                base_url = next(ln.split()[-1] for ln in lines if "base URL" in ln)
+                key = next(ln.split()[-1] for ln in lines if "inference key" in ln)
+                base = await _in_process(base_url, key, args.sessions, args.concurrency)
+                print(json.dumps({"mode": "in_process_pool", "sessions": args.sessions, **base}))
+                for workers in args.workers:
+                    figures = await _workers(
+                        redis.url, base_url, key, workers, args.sessions, args.concurrency
+                    )
+                    ratio = figures["sessions_per_s"] / base["sessions_per_s"]
+                    print(
+                        json.dumps(
+                            {
+                                "mode": "redis_workers",
+                                "workers": workers,
+                                "sessions": args.sessions,
+                                **figures,
+                                "ratio_to_in_process": round(ratio, 3),
+                            }
+                        ),
+                        flush=True,
+                    )
+            finally:
+                emulator.terminate()
+                await emulator.wait()
+
+
+def _parse() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sessions", type=int, default=300)
+    parser.add_argument(
+        "--workers", type=lambda s: [int(x) for x in s.split(",")], default=[1, 2, 4]
+    )
+    parser.add_argument("--concurrency", type=int, default=32, help="runs per worker (32)")
+    return parser.parse_args()
+
+
+if __name__ == "__main__":
+    trio.run(main, _parse())

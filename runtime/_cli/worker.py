@@ -1,0 +1,341 @@
+"""``openrouter-trio worker --redis URL``: a process that runs submitted sessions durably.
+
+A composition root (the ``OpenRouter`` client, actors through it, the Redis store).
+Many worker processes, on any machines, share one Redis: each takes jobs from
+the consumer group, runs them as ordinary runs of its client, and writes every
+event to the run's stream (``runtime._redis``). See ``docs/guides/scale-out.md``.
+
+Rules
+-----
+
+Rule 1 (tasks). One nursery: the intake (``XREADGROUP``, as many jobs as free
+slots), the claimer (``XAUTOCLAIM`` of jobs whose lease expired, every half
+lease), the lease renewer (every third of a lease), the cancel listener, the
+snapshot sampler, and one task per run. A run's task owns a nursery with the
+run and its sink; its cancel scope is the run's *fence*: cancelled when the
+lease is lost, it stops the run without writing an outcome (another worker
+owns the run now).
+
+Rule 2 (what a run's end means). The job is acknowledged only after the run's
+terminal entry is in its stream. A worker that stops (Ctrl-C, SIGTERM, a crash,
+SIGKILL) leaves its jobs pending; once their leases expire another worker
+resumes each from its last checkpoint, at the stream's next seq, after a
+``turn.retry`` event.
+
+Rule 3 (cancel). A cancel request reaches the run wherever it runs: the run ends
+``cancelled`` (its log closes cleanly and the sink writes that outcome).
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib
+import math
+import os
+import socket
+from typing import TYPE_CHECKING, Any, Final, final
+
+import msgspec
+import trio
+
+from runtime._base.errors import ConfigurationError
+from runtime._client.client import OpenRouter
+from runtime._redis.store import RunTakenOver, open_redis_store
+from runtime._redis.work import (
+    RedisToolGuard,
+    ack_job,
+    cancel_requested,
+    claim_expired,
+    ensure_group,
+    load_checkpoint,
+    publish_snapshot,
+    renew_leases,
+    save_checkpoint,
+    take_jobs,
+)
+from runtime._run.retention import TrimBehindSlowest
+
+if TYPE_CHECKING:
+    import argparse
+
+    from runtime._agent.tools import Tool
+    from runtime._client.result import ModelResult
+    from runtime._redis.store import RedisStore
+    from runtime._redis.work import Job
+    from runtime._run.status import RunSnapshot
+
+__all__ = ["WorkerOptions", "add_worker_parser", "load_tools", "run_worker", "worker_command"]
+
+DEFAULT_LEASE: Final = 10.0
+_UPDATE_INTERVAL: Final = 0.25
+
+
+class WorkerOptions(msgspec.Struct, frozen=True, kw_only=True):
+    """How a worker runs.
+
+    Attributes:
+        name: its consumer name in the group (unique per live worker).
+        concurrency: runs at once.
+        lease: seconds after which a silent worker's runs are taken over.
+    """
+
+    name: str
+    concurrency: int = 16
+    lease: float = DEFAULT_LEASE
+
+    def __post_init__(self) -> None:
+        if not self.name or any(c.isspace() for c in self.name):
+            raise ConfigurationError(f"name must be a word, got {self.name!r}.")
+        if type(self.concurrency) is not int or self.concurrency < 1:
+            raise ConfigurationError(f"concurrency must be >= 1, got {self.concurrency!r}.")
+        if not (math.isfinite(self.lease) and 0.3 <= self.lease <= 3600):
+            raise ConfigurationError(
+                f"lease must be between 0.3 and 3600 seconds, got {self.lease!r}."
+            )
+
+
+@final
+class _Run:
+    __slots__ = ("entry_id", "fence", "last", "offset", "result")
+
+    def __init__(self, entry_id: str, result: ModelResult, offset: int) -> None:
+        self.entry_id = entry_id
+        self.result = result
+        self.offset = offset
+        self.fence = trio.CancelScope()
+        self.last: tuple[object, ...] = ()
+
+    def snapshot(self) -> RunSnapshot:
+        snap = self.result.snapshot()
+        return msgspec.structs.replace(snap, next_seq=self.offset + snap.next_seq)
+
+
+@final
+class _Worker:
+    def __init__(
+        self, store: RedisStore, client: OpenRouter, tools: dict[str, Tool], options: WorkerOptions
+    ) -> None:
+        self.store = store
+        self.client = client
+        self.tools = tools
+        self.options = options
+        self.lease_ms = max(1, int(options.lease * 1000))
+        self.limiter = trio.CapacityLimiter(options.concurrency)
+        self.runs: dict[str, _Run] = {}  # run id -> run, while this worker holds it
+        self.busy: set[str] = set()  # queue entry ids being handled here
+
+    async def intake(self, nursery: trio.Nursery) -> None:
+        block_ms = min(self.lease_ms, 2000)
+        while True:
+            async with self.limiter:  # wait for a free slot
+                pass
+            free = int(self.limiter.available_tokens)
+            for entry_id, job in await take_jobs(self.store, self.options.name, free, block_ms):
+                self.start(nursery, entry_id, job, claimed=False)
+
+    async def claimer(self, nursery: trio.Nursery) -> None:
+        while True:
+            await trio.sleep(self.options.lease / 2)
+            free = int(self.limiter.available_tokens)
+            if not free:
+                continue
+            for entry_id, job in await claim_expired(
+                self.store, self.options.name, self.lease_ms, free
+            ):
+                if entry_id not in self.busy:
+                    self.start(nursery, entry_id, job, claimed=True)
+
+    async def renewer(self) -> None:
+        while True:
+            await trio.sleep(self.options.lease / 3)
+            held = {run.entry_id: run for run in self.runs.values()}
+            for entry_id in await renew_leases(self.store, self.options.name, list(held)):
+                held[entry_id].fence.cancel()  # another worker owns it now (Rule 1)
+
+    async def cancels(self) -> None:
+        keys = self.store.keys
+        last = "$"
+        while True:
+            reply = await self.store.client.xread({keys.cancels: last}, count=256, block=5000)
+            for entry in next(iter(reply.values())) if reply else ():
+                last = _text(entry.identifier)
+                run = self.runs.get(_text(entry.field_values.get(b"run", b"")))
+                if run is not None:
+                    run.result.cancel()
+
+    async def sampler(self) -> None:
+        while True:
+            await trio.sleep(_UPDATE_INTERVAL)
+            for run in list(self.runs.values()):
+                snap = run.snapshot()
+                key = (snap.status, snap.turn, snap.usage, snap.tool_calls_executed)
+                if key != run.last:
+                    run.last = key
+                    await publish_snapshot(self.store, snap)
+
+    def start(self, nursery: trio.Nursery, entry_id: str, job: Job, *, claimed: bool) -> None:
+        self.limiter.acquire_on_behalf_of_nowait(entry_id)
+        self.busy.add(entry_id)
+        nursery.start_soon(self.handle, entry_id, job, claimed, name=f"run {job.run_id}")
+
+    async def handle(self, entry_id: str, job: Job, claimed: bool) -> None:
+        try:
+            await self._handle(entry_id, job, claimed)
+        finally:
+            self.runs.pop(job.run_id, None)
+            self.busy.discard(entry_id)
+            self.limiter.release_on_behalf_of(entry_id)
+
+    async def _handle(self, entry_id: str, job: Job, claimed: bool) -> None:
+        store = self.store
+        run_id = job.run_id
+        tail = await store.client.xrevrange(store.keys.events(run_id), count=1)
+        if tail and b"end" in tail[0].field_values:
+            await ack_job(store, entry_id)  # it ended; its worker died before acknowledging
+            return
+        offset = (await store.last_seq(run_id)) + 1 if tail else 0
+        if await cancel_requested(store, run_id):
+            await store.end(run_id, offset, "cancelled")
+            await ack_job(store, entry_id)
+            return
+        checkpoint = await load_checkpoint(store, run_id)
+        unknown = [name for name in job.tools if name not in self.tools]
+        try:
+            if unknown:
+                raise ConfigurationError(
+                    f"this worker has no tool named {unknown[0]!r} (it has {sorted(self.tools)})"
+                )
+            result = self.client.call_model(
+                **job.request,
+                tools=[self.tools[name] for name in job.tools],
+                retention=TrimBehindSlowest(),
+            )
+        except ConfigurationError as exc:
+            await store.end(run_id, offset, "failed", exc)
+            await ack_job(store, entry_id)
+            return
+        result._durable(
+            run_id,
+            checkpoint=functools.partial(save_checkpoint, store, run_id),
+            resume=checkpoint,
+            resumed=claimed or offset > 0,
+            tool_guard=RedisToolGuard(store, run_id, self.options.name),
+        )
+        run = _Run(entry_id, result, offset)
+        self.runs[run_id] = run
+        taken_over = False
+        with run.fence:
+            try:
+                async with trio.open_nursery() as nursery:
+                    result._start_via(functools.partial(nursery.start_soon, name=f"{run_id} loop"))
+                    await publish_snapshot(store, run.snapshot())
+                    await store.sink(
+                        run_id,
+                        result.events(0),
+                        lambda: result.snapshot().status,
+                        seq_offset=offset,
+                        retention=job.retention,
+                    )
+            except* RunTakenOver:
+                taken_over = True  # Rule 1: the run is another worker's now
+            if taken_over:
+                return
+            await ack_job(store, entry_id)
+            await publish_snapshot(store, run.snapshot())
+
+
+def _text(value: str | bytes) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+async def run_worker(
+    store: RedisStore,
+    client: OpenRouter,
+    tools: list[Tool],
+    options: WorkerOptions,
+    *,
+    task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
+) -> None:
+    """Take and run jobs until cancelled (startable: ready once the group exists)."""
+    await ensure_group(store)
+    worker = _Worker(store, client, {t.name: t for t in tools}, options)
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(worker.renewer, name="lease renewer")
+        nursery.start_soon(worker.cancels, name="cancel listener")
+        nursery.start_soon(worker.sampler, name="snapshot sampler")
+        nursery.start_soon(worker.claimer, nursery, name="claimer")
+        nursery.start_soon(worker.intake, nursery, name="intake")
+        task_status.started()
+
+
+def load_tools(spec: str, *, steps: int = 5, delay: float = 0.0) -> list[Tool]:
+    """The tools named by ``--tools``: ``demo`` or ``module:attribute`` (a list of tools).
+
+    Raises:
+        ConfigurationError: the module or attribute does not exist, or is not a list of tools.
+    """
+    from runtime._agent.tools import Tool
+
+    if spec == "demo":
+        from runtime._cli.tools import demo_tools
+
+        return demo_tools(steps, delay)
+    module_name, _, attribute = spec.partition(":")
+    if not module_name or not attribute:
+        raise ConfigurationError(f"--tools must be 'demo' or 'module:attribute', got {spec!r}.")
+    try:
+        value: Any = getattr(importlib.import_module(module_name), attribute)
+    except (ImportError, AttributeError) as exc:
+        raise ConfigurationError(f"--tools {spec!r} cannot be loaded: {exc}") from exc
+    if callable(value) and not isinstance(value, Tool):
+        value = value()
+    if not isinstance(value, list | tuple) or not all(isinstance(t, Tool) for t in value):
+        raise ConfigurationError(f"--tools {spec!r} is not a list of tools.")
+    return list(value)
+
+
+def add_worker_parser(commands: Any) -> None:
+    """The ``worker`` sub-command's arguments."""
+    worker = commands.add_parser(
+        "worker",
+        help="run sessions submitted to Redis, durably (scale-out)",
+        description="Take sessions from Redis (a consumer group), run them, write their "
+        "events to Redis streams, and take over the sessions of lost workers. Uses "
+        "OPENROUTER_API_KEY and OPENROUTER_BASE_URL (or --base-url).",
+    )
+    worker.add_argument("--redis", required=True, metavar="URL", help="redis://host:port/db")
+    worker.add_argument("--prefix", default="ort", help="key prefix of the deployment (ort)")
+    worker.add_argument("--name", help="consumer name (default: host-pid)")
+    worker.add_argument(
+        "--concurrency", type=int, default=16, metavar="N", help="runs at once (16)"
+    )
+    worker.add_argument(
+        "--lease", type=float, default=DEFAULT_LEASE, metavar="SECONDS", help="lease (10)"
+    )
+    worker.add_argument("--base-url", help="API root (default: OPENROUTER_BASE_URL)")
+    worker.add_argument(
+        "--tools", default="demo", help="'demo' or module:attribute, a list of tools (demo)"
+    )
+    worker.add_argument(
+        "--tool-steps", type=int, default=5, metavar="N", help="demo scan_table steps (5)"
+    )
+    worker.add_argument(
+        "--tool-delay", type=float, default=0.0, metavar="SECONDS", help="demo step pause (0)"
+    )
+
+
+async def worker_command(args: argparse.Namespace, announce: Any) -> None:
+    """Run a worker until cancelled; ``announce(line)`` is called once it is ready."""
+    options = WorkerOptions(
+        name=args.name or f"{socket.gethostname()}-{os.getpid()}",
+        concurrency=args.concurrency,
+        lease=args.lease,
+    )
+    tools = load_tools(args.tools, steps=args.tool_steps, delay=args.tool_delay)
+    async with (
+        open_redis_store(args.redis, prefix=args.prefix) as store,
+        OpenRouter(base_url=args.base_url) as client,
+        trio.open_nursery() as nursery,
+    ):
+        await nursery.start(run_worker, store, client, tools, options)
+        announce(f"worker {options.name} ready ({options.concurrency} runs at once)")

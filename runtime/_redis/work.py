@@ -1,0 +1,357 @@
+"""Durable runs on Redis: the work queue, leases, checkpoints, tool-call keys, cancel, registry.
+
+The pieces a worker process (``openrouter-trio worker``, composed in
+``runtime._cli.worker``) and any client use; each is one or two Redis commands.
+
+Rules
+-----
+
+Rule 1 (queue and lease). :func:`submit_run` adds a :class:`Job` to the
+``<prefix>:sessions`` stream. Workers read it through one consumer group
+(``XREADGROUP``): a job delivered to a worker is in the group's pending list
+under that worker's name, and that entry *is* the lease. The worker renews it
+(:func:`renew_leases`, which resets the entry's idle time, but only while the
+entry is still its own) every third of the lease time. A job whose entry stayed
+idle longer than the lease belongs to a lost worker: another worker takes it
+over with ``XAUTOCLAIM`` (:func:`claim_expired`). A worker acknowledges
+(``XACK`` + ``XDEL``) a job once the run's terminal entry is in its stream.
+
+Rule 2 (checkpoints). At each turn boundary (a model turn answered with tool
+calls, before they run) the run's :class:`TurnCheckpoint` replaces the previous
+one under ``<prefix>:run:{id}:checkpoint``. A run taken over resumes from it.
+
+Rule 3 (a tool call runs at most once per call id). Before a call runs, its
+key ``<prefix>:run:{id}:tool:<call id>`` is set with ``SET NX``; after the round
+the outcome is stored in it. A call whose key already existed is not run: its
+recorded outcome is reused, or, when its process died while it ran, the model
+reads an error output saying so (the call may or may not have had its effect).
+
+Rule 4 (cancel). :func:`cancel_run` sets ``<prefix>:run:{id}:cancel`` (read by a
+worker before it starts or resumes a run) and announces the id on the
+``<prefix>:cancels`` stream, which every worker follows, so a cancel reaches
+the run on whichever worker holds it.
+
+Rule 5 (registry). Workers publish each run's :class:`RunSnapshot` on changes:
+the hash ``<prefix>:runs`` holds the latest one per run, the stream
+``<prefix>:registry`` the updates (for feed processes, see ``registry``).
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from typing import TYPE_CHECKING, Any, Final
+
+import msgspec
+
+from runtime._agent.outcomes import ToolOutcome
+from runtime._agent.usage import RunUsage
+from runtime._base.errors import ConfigurationError
+from runtime._protocol.wire import _dec_hook
+from runtime._run.registry import RegistryUpdate
+from runtime._run.retention import KEEP_ALL, KeepAll, Ring, TrimBehindSlowest
+from runtime._run.status import RunSnapshot, TurnCheckpoint
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from runtime._protocol.wire import ParsedToolCall
+    from runtime._redis.store import RedisStore
+
+__all__ = [
+    "INTERRUPTED_TOOL_ERROR",
+    "Job",
+    "RedisToolGuard",
+    "ack_job",
+    "cancel_requested",
+    "cancel_run",
+    "claim_expired",
+    "ensure_group",
+    "load_checkpoint",
+    "publish_snapshot",
+    "renew_leases",
+    "save_checkpoint",
+    "submit_run",
+    "take_jobs",
+]
+
+INTERRUPTED_TOOL_ERROR: Final = (
+    "this tool call was interrupted when the worker running it was lost; it is not run "
+    "twice, and it may or may not have had its effect"
+)
+_REGISTRY_LEN: Final = 10_000
+_ENCODER: Final = msgspec.json.Encoder()
+
+
+class Job(msgspec.Struct, frozen=True, kw_only=True):
+    """One submitted run: what a worker needs to run it.
+
+    Attributes:
+        run_id: the run's id (``run_<hex>``), its stream and keys are named by it.
+        request: ``call_model`` keyword arguments with JSON values (``model``,
+            ``input``, ``instructions``, ``temperature``, ...).
+        tools: names of the worker's tools the run may use.
+        retention: the run's stream retention (``KeepAll``, ``Ring``).
+        submitted_ms: when it was submitted (epoch ms).
+    """
+
+    run_id: str
+    request: dict[str, Any]
+    tools: list[str] = msgspec.field(default_factory=list)
+    retention: KeepAll | Ring | TrimBehindSlowest = KEEP_ALL
+    submitted_ms: int = 0
+
+
+_JOB_DECODER: Final = msgspec.json.Decoder(Job)
+# The wire's hook turns output items (tagged on ``type``) back into their structs.
+_CHECKPOINT_DECODER: Final = msgspec.json.Decoder(TurnCheckpoint, dec_hook=_dec_hook)
+
+
+class _ToolRecord(msgspec.Struct, frozen=True, kw_only=True):
+    state: str  # "started" or "done"
+    owner: str
+    result: Any = None
+    error: str | None = None
+
+
+_TOOL_DECODER: Final = msgspec.json.Decoder(_ToolRecord)
+
+
+# -- submitting and cancelling (any process) -------------------------------------------
+
+
+async def submit_run(
+    store: RedisStore,
+    *,
+    tools: Sequence[str] = (),
+    retention: KeepAll | Ring = KEEP_ALL,
+    **request: Any,
+) -> str:
+    """Queue one run for the workers; returns its id at once (Rule 1).
+
+    Args:
+        store: the store.
+        tools: names of tools the workers were started with (``--tools``).
+        retention: the run's stream retention (``Ring(n)`` keeps its last n events).
+        **request: ``call_model`` keyword arguments with JSON values.
+
+    Raises:
+        ConfigurationError: no ``model``, or a value that is not JSON.
+    """
+    if "model" not in request:
+        raise ConfigurationError("submit_run needs a model=... argument.")
+    if isinstance(tools, str) or not all(isinstance(t, str) for t in tools):
+        raise ConfigurationError(f"tools must be a list of tool names, got {tools!r}.")
+    if not isinstance(retention, KeepAll | Ring):
+        raise ConfigurationError(f"retention must be KeepAll() or Ring(n), got {retention!r}.")
+    job = Job(
+        run_id=f"run_{secrets.token_hex(8)}",
+        request=request,
+        tools=list(tools),
+        retention=retention,
+        submitted_ms=time.time_ns() // 1_000_000,
+    )
+    try:
+        body = _ENCODER.encode(job)
+    except (TypeError, msgspec.EncodeError) as exc:
+        raise ConfigurationError(f"a submit_run argument is not JSON: {exc}") from exc
+    model = request.get("model")
+    snap = RunSnapshot(
+        id=job.run_id,
+        model=model if isinstance(model, str) else None,
+        status="queued",
+        turn=0,
+        usage=RunUsage(),
+        tool_calls_executed=0,
+        next_seq=0,
+    )
+    keys = store.keys
+    async with store.client.pipeline(transaction=True) as pipe:
+        pipe.xadd(keys.sessions, {b"job": body})
+        _publish(pipe, store, RegistryUpdate(kind="updated", session=snap))
+    return job.run_id
+
+
+async def cancel_run(store: RedisStore, run_id: str) -> None:
+    """Ask for a run to be cancelled, wherever it runs or will run (Rule 4)."""
+    keys = store.keys
+    async with store.client.pipeline(transaction=True) as pipe:
+        pipe.set(keys.cancel(run_id), b"1")
+        pipe.xadd(keys.cancels, {b"run": run_id.encode()})
+
+
+async def cancel_requested(store: RedisStore, run_id: str) -> bool:
+    """Whether :func:`cancel_run` was called for this run."""
+    return bool(await store.client.exists([store.keys.cancel(run_id)]))
+
+
+# -- the registry ------------------------------------------------------------------------
+
+
+def _publish(pipe: Any, store: RedisStore, update: RegistryUpdate) -> None:
+    keys = store.keys
+    body = _ENCODER.encode(update)
+    pipe.hset(keys.runs, {update.session.id: _ENCODER.encode(update.session)})
+    pipe.xadd(
+        keys.registry,
+        {b"u": body},
+        trim_strategy=_pure().MAXLEN,
+        threshold=_REGISTRY_LEN,
+        trim_operator=_pure().APPROXIMATELY,
+    )
+
+
+async def publish_snapshot(store: RedisStore, snapshot: RunSnapshot) -> None:
+    """Publish a run's snapshot (Rule 5)."""
+    async with store.client.pipeline(transaction=True) as pipe:
+        _publish(pipe, store, RegistryUpdate(kind="updated", session=snapshot))
+
+
+def _pure() -> Any:
+    from runtime._redis.store import import_coredis
+
+    return import_coredis().PureToken
+
+
+# -- the queue and the leases (workers) -------------------------------------------------
+
+
+async def ensure_group(store: RedisStore) -> None:
+    """Create the workers' consumer group (and the queue) unless they exist."""
+    from runtime._redis.store import import_coredis
+
+    keys = store.keys
+    exceptions = import_coredis().exceptions
+    try:
+        await store.client.xgroup_create(keys.sessions, keys.group, identifier="0", mkstream=True)
+    except exceptions.StreamDuplicateConsumerGroupError:
+        pass  # another worker created it
+
+
+def _jobs(entries: Sequence[Any]) -> list[tuple[str, Job]]:
+    out = []
+    for entry in entries:
+        body = entry.field_values.get(b"job")
+        if body is not None:
+            out.append((entry.identifier.decode(), _JOB_DECODER.decode(body)))
+    return out
+
+
+async def take_jobs(
+    store: RedisStore, consumer: str, count: int, block_ms: int
+) -> list[tuple[str, Job]]:
+    """New jobs for ``consumer`` (``XREADGROUP``), at most ``count``; ``[]`` after ``block_ms``."""
+    keys = store.keys
+    reply = await store.client.xreadgroup(
+        keys.group, consumer, {keys.sessions: ">"}, count=count, block=block_ms
+    )
+    if not reply:
+        return []
+    return _jobs(next(iter(reply.values())))
+
+
+async def claim_expired(
+    store: RedisStore, consumer: str, lease_ms: int, count: int
+) -> list[tuple[str, Job]]:
+    """Jobs whose lease expired (their worker is lost), now ``consumer``'s (``XAUTOCLAIM``)."""
+    keys = store.keys
+    reply = await store.client.xautoclaim(
+        keys.sessions, keys.group, consumer, lease_ms, "0-0", count=count
+    )
+    return _jobs(reply[1])
+
+
+_RENEW_SCRIPT: Final = """
+local lost = {}
+for i = 3, #ARGV do
+  local p = redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[i], ARGV[i], 1)
+  if #p == 0 or p[1][2] ~= ARGV[2] then
+    lost[#lost + 1] = ARGV[i]
+  else
+    redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[2], 0, ARGV[i], 'JUSTID')
+  end
+end
+return lost
+"""
+
+
+async def renew_leases(store: RedisStore, consumer: str, entry_ids: Sequence[str]) -> set[str]:
+    """Renew ``consumer``'s leases; returns the entry ids it no longer holds (Rule 1)."""
+    if not entry_ids:
+        return set()
+    keys = store.keys
+    lost = await store.client.eval(
+        _RENEW_SCRIPT, keys=[keys.sessions], args=[keys.group, consumer, *entry_ids]
+    )
+    return {x.decode() if isinstance(x, bytes) else str(x) for x in lost}  # type: ignore[union-attr]
+
+
+async def ack_job(store: RedisStore, entry_id: str) -> None:
+    """The job's run has ended (its terminal entry is written): drop it from the queue."""
+    keys = store.keys
+    async with store.client.pipeline(transaction=True) as pipe:
+        pipe.xack(keys.sessions, keys.group, [entry_id])
+        pipe.xdel(keys.sessions, [entry_id])
+
+
+# -- checkpoints and tool keys -----------------------------------------------------------
+
+
+async def save_checkpoint(store: RedisStore, run_id: str, checkpoint: TurnCheckpoint) -> None:
+    """Replace the run's checkpoint (Rule 2)."""
+    await store.client.set(store.keys.checkpoint(run_id), _ENCODER.encode(checkpoint))
+
+
+async def load_checkpoint(store: RedisStore, run_id: str) -> TurnCheckpoint | None:
+    """The run's last checkpoint, or ``None``."""
+    body = await store.client.get(store.keys.checkpoint(run_id))
+    return None if body is None else _CHECKPOINT_DECODER.decode(body)
+
+
+class RedisToolGuard:
+    """A run's tool-call keys (Rule 3); the session calls ``claim`` and ``record``."""
+
+    __slots__ = ("_owner", "_run_id", "_store")
+
+    def __init__(self, store: RedisStore, run_id: str, owner: str) -> None:
+        self._store = store
+        self._run_id = run_id
+        self._owner = owner
+
+    async def claim(self, calls: Sequence[ParsedToolCall]) -> dict[str, ToolOutcome]:
+        """Claim every call; returns the outcomes of calls claimed before (not to run)."""
+        if not calls:
+            return {}
+        keys = self._store.keys
+        started = _ENCODER.encode(_ToolRecord(state="started", owner=self._owner))
+        async with self._store.client.pipeline(transaction=False) as pipe:
+            answers = [
+                pipe.set(keys.tool(self._run_id, c.id), started, condition=_pure().NX)
+                for c in calls
+            ]
+        taken = [c for c, answer in zip(calls, answers, strict=True) if not await answer]
+        if not taken:
+            return {}
+        async with self._store.client.pipeline(transaction=False) as pipe:
+            bodies = [pipe.get(keys.tool(self._run_id, c.id)) for c in taken]
+        settled: dict[str, ToolOutcome] = {}
+        for call, pending in zip(taken, bodies, strict=True):
+            body = await pending
+            record = _TOOL_DECODER.decode(body) if body is not None else None
+            if record is not None and record.state == "done":
+                settled[call.id] = ToolOutcome(call=call, result=record.result, error=record.error)
+            else:
+                settled[call.id] = ToolOutcome(call=call, error=INTERRUPTED_TOOL_ERROR)
+        return settled
+
+    async def record(self, outcomes: Sequence[ToolOutcome]) -> None:
+        """Store the outcomes of the calls this process ran."""
+        if not outcomes:
+            return
+        keys = self._store.keys
+        async with self._store.client.pipeline(transaction=False) as pipe:
+            for o in outcomes:
+                record = _ToolRecord(
+                    state="done", owner=self._owner, result=o.result, error=o.error
+                )
+                pipe.set(keys.tool(self._run_id, o.call.id), _ENCODER.encode(record))

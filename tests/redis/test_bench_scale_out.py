@@ -1,0 +1,39 @@
+"""``bench/bench_scale_out.py`` still runs (tiny N), so its figures never rot."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from runtime._redis.server import RedisServerMissing, find_redis_server
+
+REPO = Path(__file__).resolve().parents[2]
+
+pytestmark = pytest.mark.slow
+
+
+def test_bench_scale_out_runs() -> None:
+    try:
+        find_redis_server()
+    except RedisServerMissing as exc:
+        pytest.skip(f"needs a real Redis: {exc}")
+    done = subprocess.run(
+        [sys.executable, str(REPO / "bench" / "bench_scale_out.py"), "--sessions", "4",
+         "--workers", "1,2", "--concurrency", "2"],
+        capture_output=True,
+        text=True,
+        timeout=240,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+        cwd=REPO,
+        check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    lines = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
+    assert [line["mode"] for line in lines] == ["in_process_pool", "redis_workers", "redis_workers"]
+    assert [line.get("workers") for line in lines[1:]] == [1, 2]
+    assert all(line["failed"] == 0 and line["sessions_per_s"] > 0 for line in lines)

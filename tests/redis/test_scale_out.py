@@ -1,0 +1,159 @@
+"""Scale-out end to end: worker processes, a SIGKILL mid-run, a websocket feed over Redis.
+
+Real parts only: a redis-server, the emulator on loopback, ``openrouter-trio worker``
+processes, the feed served from a ``RedisRegistry``, a websocket client.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import signal
+import subprocess
+import sys
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import trio
+from trio_websocket import WebSocketConnection, wrap_client_stream
+
+from actors._feed.server import EventFeed, serve_event_feed
+from runtime._redis.registry import open_redis_registry
+from runtime._redis.work import submit_run
+from runtime.emulator._core import Emulator
+from runtime.emulator._server import open_emulator
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
+
+    from runtime._redis.registry import RedisRegistry
+    from runtime._redis.server import RedisServer
+    from runtime._redis.store import RedisStore
+
+REPO = Path(__file__).resolve().parents[2]
+TOKEN = "scale-out-test-token"
+
+
+@asynccontextmanager
+async def worker_process(
+    redis: RedisServer, base_url: str, key: str, name: str, env: dict[str, str]
+) -> AsyncIterator[trio.Process]:
+    """``openrouter-trio worker`` as a child process, once it says it is ready."""
+    argv = [
+        sys.executable, "-m", "runtime", "worker",
+        "--redis", redis.url, "--base-url", base_url, "--name", name,
+        "--lease", "1", "--tools", "tests.redis.worker_tools:tools",
+    ]  # fmt: skip
+    environment = {**os.environ, **env, "OPENROUTER_API_KEY": key, "PYTHONPATH": str(REPO)}
+    process = await trio.lowlevel.open_process(
+        argv, cwd=REPO, env=environment, stdout=subprocess.PIPE, stdin=subprocess.DEVNULL
+    )
+    try:
+        assert process.stdout is not None
+        seen = b""
+        while b"ready" not in seen:
+            chunk = await process.stdout.receive_some()
+            assert chunk, f"worker {name} exited: {seen!r}"
+            seen += chunk
+        yield process
+    finally:
+        with trio.CancelScope(shield=True):
+            if process.returncode is None:
+                process.kill()
+            await process.wait()
+            if process.stdout is not None:
+                await process.stdout.aclose()
+
+
+@asynccontextmanager
+async def feed_client(feed: EventFeed) -> AsyncIterator[WebSocketConnection]:
+    stream = await trio.open_tcp_stream("127.0.0.1", feed.port)
+    try:
+        async with trio.open_nursery() as nursery:
+            headers = [(b"authorization", f"Bearer {TOKEN}".encode())]
+            ws = await wrap_client_stream(nursery, stream, "127.0.0.1", "/", extra_headers=headers)
+            try:
+                yield ws
+            finally:
+                with trio.move_on_after(2):
+                    await ws.aclose()
+                nursery.cancel_scope.cancel()
+    finally:
+        await stream.aclose()
+
+
+async def recv(ws: WebSocketConnection) -> dict[str, Any]:
+    message = await ws.get_message()
+    assert isinstance(message, str)
+    frame: dict[str, Any] = json.loads(message)
+    return frame
+
+
+async def listed(registry: RedisRegistry, run_id: str) -> None:
+    """Wait (on the registry's own updates) until the run is listed."""
+    watch = registry.watch()
+    try:
+        if any(s.id == run_id for s in registry.sessions()):
+            return
+        async for update in watch:
+            if update.session.id == run_id:
+                return
+    finally:
+        watch.close()
+
+
+async def test_a_run_survives_a_sigkilled_worker_and_the_feed_delivers_every_event_once(
+    redis_server: RedisServer, redis_store: RedisStore, tmp_path: Path
+) -> None:
+    record = tmp_path / "executions.txt"
+    env = {"PROBE_LOG": str(record), "PROBE_STEPS": "40", "PROBE_DELAY": "0.05"}
+    frames: list[dict[str, Any]] = []
+    with trio.fail_after(120):
+        async with (
+            open_emulator(emulator=Emulator(seed="scale-out")) as emulator,
+            open_redis_registry(redis_store) as registry,
+            trio.open_nursery() as nursery,
+        ):
+            feed: EventFeed = await nursery.start(
+                functools.partial(serve_event_feed, registry, "127.0.0.1", 0, token=TOKEN)
+            )
+            base, key = emulator.base_url, emulator.inference_key
+            async with worker_process(redis_server, base, key, "first", env) as first:
+                run_id = await submit_run(
+                    redis_store, model="emulator/tool-caller", input="probe it", tools=["probe"]
+                )
+                await listed(registry, run_id)
+                async with feed_client(feed) as ws:
+                    assert (await recv(ws))["type"] == "feed.ready"
+                    await ws.send_message(json.dumps({"type": "subscribe", "session": run_id}))
+                    while True:
+                        frame = await recv(ws)
+                        frames.append(frame)
+                        if frame["type"] == "tool.preliminary_result" and first.returncode is None:
+                            first.send_signal(signal.SIGKILL)  # mid tool call
+                            await first.wait()
+                            break
+                    async with worker_process(redis_server, base, key, "second", env):
+                        while frames[-1]["type"] != "session.end":
+                            frames.append(await recv(ws))
+            nursery.cancel_scope.cancel()
+    kinds = [f["type"] for f in frames]
+    assert kinds[0] == "session.subscribed"
+    assert "resync" not in kinds
+    assert frames[-1]["data"]["status"] == "done"
+    events = frames[1:-1]
+    # Every event exactly once, in order, across the two workers.
+    assert [f["sequence"] for f in events] == list(range(len(events)))
+    retry = kinds.index("turn.retry") - 1
+    assert events[retry]["data"]["turn_number"] == 1
+    assert "tool.preliminary_result" in [f["type"] for f in events[:retry]]
+    after = [f for f in events[retry:] if f["type"] == "tool.result"]
+    assert len(after) == 1
+    assert "interrupted" in json.dumps(after[0]["data"]["result"])
+    assert [f["type"] for f in events[retry:]].count("turn.start") == 1
+    assert any(f["type"] == "response.output_text.delta" for f in events[retry:])
+    executions = record.read_text().split("\n")[:-1]
+    call_ids = [line.split()[1] for line in executions]
+    assert len(call_ids) == len(set(call_ids)) == 1  # never run a second time

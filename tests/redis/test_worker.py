@@ -1,0 +1,224 @@
+"""Workers on a real redis-server and the loopback emulator: run, cancel, take over, resume."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import msgspec
+import pytest
+import trio
+import trio.testing
+
+from runtime._agent.outcomes import FinalResult
+from runtime._agent.tools import Tool, tool
+from runtime._cli.worker import WorkerOptions, run_worker
+from runtime._client.client import OpenRouter
+from runtime._protocol.events import (
+    OutputTextDelta,
+    ToolPreliminaryResult,
+    ToolResult,
+    TurnRetry,
+    TurnStart,
+)
+from runtime._redis.codec import RemoteRunError
+from runtime._redis.store import open_run_reader
+from runtime._redis.work import (
+    INTERRUPTED_TOOL_ERROR,
+    cancel_run,
+    load_checkpoint,
+    submit_run,
+)
+from runtime._run.registry import RegistryUpdate
+from runtime.emulator._core import Emulator
+from runtime.emulator._server import open_emulator
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
+
+    from runtime._redis.store import RedisStore
+    from runtime._run.status import RunSnapshot
+    from runtime.emulator._server import EmulatorServer
+
+
+class Probe(msgspec.Struct, frozen=True):
+    target: str
+
+
+class Step(msgspec.Struct, frozen=True):
+    done: int
+
+
+class Found(msgspec.Struct, frozen=True):
+    target: str
+    steps: int
+
+
+def counting_tools(executions: list[str], steps: int, gate: trio.Event | None = None) -> list[Tool]:
+    """``probe``: a generator tool that records each execution by call id."""
+
+    async def probe(arguments: Probe, context: Any) -> AsyncIterator[Step | FinalResult[Found]]:
+        executions.append(context.tool_call.id)
+        for done in range(1, steps + 1):
+            yield Step(done=done)
+            if gate is not None:
+                await gate.wait()
+        yield FinalResult(Found(target=arguments.target, steps=steps))
+
+    return [
+        tool(
+            name="probe",
+            description="Probe a target.",
+            input_schema=Probe,
+            output_schema=Found,
+            event_schema=Step,
+            execute=probe,
+        )
+    ]
+
+
+@pytest.fixture
+async def emulator() -> AsyncIterator[EmulatorServer]:
+    async with open_emulator(emulator=Emulator(seed="redis-worker-tests")) as server:
+        yield server
+
+
+async def _wait_status(store: RedisStore, run_id: str, status: str) -> RunSnapshot:
+    """Block on the registry stream until the run is published with ``status``."""
+    last = "0-0"
+    while True:
+        reply = await store.client.xread({store.keys.registry: last}, block=1000)
+        for entry in next(iter(reply.values())) if reply else ():
+            last = str(entry.identifier, "ascii") if isinstance(entry.identifier, bytes) else last
+            update = msgspec.json.decode(entry.field_values[b"u"], type=RegistryUpdate)
+            if update.session.id == run_id and update.session.status == status:
+                return update.session
+
+
+async def _follow(store: RedisStore, run_id: str, into: list[Any]) -> None:
+    async with open_run_reader(store, run_id) as cursor:
+        async for event in cursor:
+            into.append(event)
+
+
+async def test_a_worker_runs_a_submitted_session_to_its_end(
+    redis_store: RedisStore, emulator: EmulatorServer
+) -> None:
+    executions: list[str] = []
+    events: list[Any] = []
+    with trio.fail_after(60):
+        async with (
+            OpenRouter(emulator.inference_key, base_url=emulator.base_url) as client,
+            trio.open_nursery() as nursery,
+        ):
+            await nursery.start(
+                run_worker, redis_store, client, counting_tools(executions, 3),
+                WorkerOptions(name="w1", lease=2.0),
+            )  # fmt: skip
+            run_id = await submit_run(
+                redis_store, model="emulator/tool-caller", input="probe x", tools=["probe"]
+            )
+            await _follow(redis_store, run_id, events)
+            snap = await _wait_status(redis_store, run_id, "done")  # published after the ack
+            nursery.cancel_scope.cancel()
+    kinds = [type(e) for e in events]
+    assert kinds.count(TurnStart) == 2
+    assert kinds.count(ToolPreliminaryResult) == 3
+    assert TurnRetry not in kinds
+    assert "".join(e.delta for e in events if type(e) is OutputTextDelta)
+    assert len(executions) == 1
+    pending = await redis_store.client.xpending(
+        redis_store.keys.sessions, redis_store.keys.group, start="-", end="+", count=10
+    )
+    assert pending == ()  # acknowledged
+    assert snap.next_seq == len(events)
+    assert snap.usage.model_calls == 2
+    assert await load_checkpoint(redis_store, run_id) is not None
+
+
+async def test_a_run_for_a_tool_the_worker_lacks_fails_with_a_named_error(
+    redis_store: RedisStore, emulator: EmulatorServer
+) -> None:
+    with trio.fail_after(60):
+        async with (
+            OpenRouter(emulator.inference_key, base_url=emulator.base_url) as client,
+            trio.open_nursery() as nursery,
+        ):
+            await nursery.start(run_worker, redis_store, client, [], WorkerOptions(name="w1"))
+            run_id = await submit_run(redis_store, model="emulator/tool-caller", tools=["nope"])
+            with pytest.raises(RemoteRunError, match="'nope'"):
+                await _follow(redis_store, run_id, [])
+            nursery.cancel_scope.cancel()
+
+
+async def test_cancel_reaches_a_running_session(
+    redis_store: RedisStore, emulator: EmulatorServer
+) -> None:
+    executions: list[str] = []
+    gate = trio.Event()  # never set: the tool waits after its first step
+    events: list[Any] = []
+    with trio.fail_after(60):
+        async with (
+            OpenRouter(emulator.inference_key, base_url=emulator.base_url) as client,
+            trio.open_nursery() as nursery,
+        ):
+            await nursery.start(
+                run_worker, redis_store, client, counting_tools(executions, 3, gate),
+                WorkerOptions(name="w1"),
+            )  # fmt: skip
+            run_id = await submit_run(
+                redis_store, model="emulator/tool-caller", input="probe", tools=["probe"]
+            )
+            async with open_run_reader(redis_store, run_id) as cursor:
+                async for event in cursor:
+                    events.append(event)
+                    if type(event) is ToolPreliminaryResult:
+                        await cancel_run(redis_store, run_id)
+            await _wait_status(redis_store, run_id, "cancelled")
+            nursery.cancel_scope.cancel()
+    assert [type(e) for e in events].count(ToolResult) == 0
+
+
+async def test_a_lost_workers_run_resumes_on_another_without_running_a_call_twice(
+    redis_store: RedisStore, emulator: EmulatorServer
+) -> None:
+    executions: list[str] = []
+    gate = trio.Event()
+    events: list[Any] = []
+    with trio.fail_after(60):
+        async with (
+            OpenRouter(emulator.inference_key, base_url=emulator.base_url) as client,
+            trio.open_nursery() as nursery,
+        ):
+            lost = trio.CancelScope()
+
+            async def doomed_worker() -> None:
+                with lost:  # cancelled mid-tool: writes nothing more, acknowledges nothing
+                    await run_worker(
+                        redis_store, client, counting_tools(executions, 3, gate),
+                        WorkerOptions(name="doomed", lease=0.6),
+                    )  # fmt: skip
+
+            nursery.start_soon(doomed_worker)
+            run_id = await submit_run(
+                redis_store, model="emulator/tool-caller", input="probe", tools=["probe"]
+            )
+            async with open_run_reader(redis_store, run_id) as cursor:
+                async for event in cursor:
+                    events.append(event)
+                    if type(event) is ToolPreliminaryResult and not lost.cancel_called:
+                        lost.cancel()
+                        gate.set()
+                        await nursery.start(
+                            run_worker, redis_store, client, counting_tools(executions, 3),
+                            WorkerOptions(name="heir", lease=0.6),
+                        )  # fmt: skip
+            nursery.cancel_scope.cancel()
+    kinds = [type(e) for e in events]
+    retry = kinds.index(TurnRetry)
+    assert events[retry].turn_number == 1
+    assert kinds[:retry].count(ToolPreliminaryResult) >= 1
+    results = [e for e in events[retry:] if type(e) is ToolResult]
+    assert [r.result for r in results] == [{"error": INTERRUPTED_TOOL_ERROR}]
+    assert len(executions) == 1  # the call id was never run a second time
+    assert kinds.count(TurnStart) == 2  # turn 0 (once), then turn 1 on the heir
+    assert "".join(e.delta for e in events[retry:] if type(e) is OutputTextDelta)
