@@ -100,6 +100,7 @@ class PartialJSON:
 
     __slots__ = (
         "_escape",
+        "_high",
         "_is_key",
         "_key",
         "_position",
@@ -121,6 +122,7 @@ class PartialJSON:
         self._is_key = False
         self._escape: str | None = None  # "" after a backslash, "uXXXX" while reading hex
         self._token: list[str] = []
+        self._high: int | None = None  # a high surrogate waiting for its low half
         self._position = 0
         self._version = 0
 
@@ -287,6 +289,9 @@ class PartialJSON:
 
     def _string_char(self, char: str) -> None:
         escape = self._escape
+        if self._high is not None and escape is None and char != "\\":
+            self._string.append(chr(self._high))
+            self._high = None
         if escape is None:
             if char == '"':
                 self._end_string()
@@ -300,6 +305,9 @@ class PartialJSON:
                     self._version += 1
             return
         if escape == "":
+            if char != "u" and self._high is not None:
+                self._string.append(chr(self._high))
+                self._high = None
             if char == "u":
                 self._escape = "u"
                 return
@@ -318,8 +326,16 @@ class PartialJSON:
             return
         self._escape = None
         code = int(escape[1:], 16)
-        if self._string and 0xD800 <= ord(self._string[-1]) <= 0xDBFF and 0xDC00 <= code <= 0xDFFF:
-            high = ord(self._string.pop())
-            code = 0x10000 + ((high - 0xD800) << 10) + (code - 0xDC00)
+        high = self._high
+        self._high = None
+        if high is not None:
+            if 0xDC00 <= code <= 0xDFFF:
+                code = 0x10000 + ((high - 0xD800) << 10) + (code - 0xDC00)
+            else:
+                self._string.append(chr(high))  # a lone high surrogate, as json.loads keeps it
+        if 0xD800 <= code <= 0xDBFF:
+            # Hold a high surrogate back: the next escape may complete the pair.
+            self._high = code
+            return
         self._string.append(chr(code))
         self._version += not self._is_key

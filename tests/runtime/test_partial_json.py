@@ -114,3 +114,12 @@ def test_close_refuses_an_incomplete_document() -> None:
     parser.feed('{"a": 1')
     with pytest.raises(PartialJSONError, match="incomplete"):
         parser.close()
+
+
+@pytest.mark.parametrize("text", ['"\\ud800x"', '"\\ud800\\n"', '"\\ud800"', '"\\ud83d\\ude00!"'])
+def test_surrogate_escapes_decode_as_json_loads_does(text: str) -> None:
+    parser = PartialJSON()
+    for char in text:
+        parser.feed(char)
+        assert json.loads(text).startswith(parser.value)
+    assert parser.close() == json.loads(text)
