@@ -43,14 +43,14 @@ from typing import TYPE_CHECKING, Any, Final, Self, final
 
 import trio
 
-from runtime._agent.tools import FinalResult, Tool, tool
-from runtime._base.errors import ConfigurationError, ToolError
+from runtime._agent.outcomes import FinalResult
+from runtime._agent.tools import Tool, tool
+from runtime._base.errors import ConfigurationError, MCPError, ToolError
 from runtime._base.groups import unwrap_lone_exception
 from runtime._http.plain import PlainHTTP
 from runtime._mcp.protocol import (
     METHOD_NOT_FOUND,
     InitializeResult,
-    MCPError,
     MCPProgress,
     MCPToolInfo,
     Notification,

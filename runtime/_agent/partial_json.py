@@ -133,7 +133,7 @@ class PartialJSON:
 
     @property
     def version(self) -> int:
-        """Grows whenever the partial value changes (to skip unchanged snapshots)."""
+        """Grows exactly when the partial value changes (to skip unchanged snapshots)."""
         return self._version
 
     @property
@@ -204,7 +204,9 @@ class PartialJSON:
             self._key[-1] = text
             self._state = _COLON
         else:
+            version = self._version
             self._put(text)
+            self._version = version  # the value showed this string already
 
     def close(self) -> Any:
         """Declare the end of the text; return the complete value.
@@ -251,6 +253,7 @@ class PartialJSON:
             elif char == '"':
                 self._state = _STRING
                 self._is_key = False
+                self._version += 1  # the value now shows an empty string
             elif char in _NUMBER_CHARS or char in "tfn":
                 self._state = _TOKEN
                 self._token.append(char)
@@ -284,8 +287,7 @@ class PartialJSON:
     def _close(self, bracket: str) -> None:
         self._stack.pop()
         self._key.pop()
-        self._version += 1
-        self._state = _AFTER_VALUE
+        self._state = _AFTER_VALUE  # the value is unchanged: no new version
 
     def _string_char(self, char: str) -> None:
         escape = self._escape

@@ -37,13 +37,12 @@ from typing import Any, Final
 
 import msgspec
 
-from runtime._base.errors import AgentError
+from runtime._base.errors import MCPError
 
 __all__ = [
     "PROTOCOL_VERSION",
     "SUPPORTED_VERSIONS",
     "InitializeResult",
-    "MCPError",
     "MCPProgress",
     "MCPToolInfo",
     "Notification",
@@ -72,20 +71,6 @@ METHOD_NOT_FOUND: Final = -32601
 
 _ENCODER: Final = msgspec.json.Encoder()
 _NAME_CHARS: Final = re.compile(r"[^A-Za-z0-9_-]")
-
-
-class MCPError(AgentError):
-    """An MCP server refused a request, broke the protocol, or went away.
-
-    Attributes:
-        code: the JSON-RPC error code, or ``None`` for a connection failure.
-        data: the error's ``data``, if the server sent one.
-    """
-
-    def __init__(self, message: str, *, code: int | None = None, data: Any = None) -> None:
-        super().__init__(message)
-        self.code = code
-        self.data = data
 
 
 class MCPProgress(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):

@@ -13,8 +13,8 @@ import pytest
 import trio
 
 from actors._mcp import MCPServer
-from runtime._base.errors import ConfigurationError, ToolError
-from runtime._mcp.protocol import PROTOCOL_VERSION, MCPError, MCPProgress
+from runtime._base.errors import ConfigurationError, MCPError, ToolError
+from runtime._mcp.protocol import PROTOCOL_VERSION, MCPProgress
 
 BOUND = 30.0
 KINDS = ["stdio", "http"]
