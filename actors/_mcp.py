@@ -559,8 +559,10 @@ class MCPServer:
         server = self
 
         async def execute(arguments: Any) -> AsyncIterator[Any]:
-            async for event in server.call_tool_stream(info.name, arguments):
-                yield event if isinstance(event, MCPProgress) else FinalResult(event)
+            stream = server.call_tool_stream(info.name, arguments)
+            async with contextlib.aclosing(stream):  # type: ignore[type-var]
+                async for event in stream:
+                    yield event if isinstance(event, MCPProgress) else FinalResult(event)
 
         try:
             return tool(

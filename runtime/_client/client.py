@@ -186,7 +186,7 @@ class OpenRouter:
         model: Dynamic[str] | UnsetType = _UNSET,
         input: Dynamic[str | Sequence[InputItem]] | UnsetType = _UNSET,
         instructions: Dynamic[str | None] | UnsetType = _UNSET,
-        tools: Sequence[Tool] = (),
+        tools: Sequence[Tool | Mapping[str, Any]] = (),
         stop_when: StopWhen | None = None,
         allow_final_response: bool | str = True,
         models: Dynamic[list[str]] | UnsetType = _UNSET,
@@ -244,7 +244,9 @@ class OpenRouter:
         here, before any I/O; a bad one raises ``ConfigurationError`` naming it.
 
         Args:
-            tools: ``Tool`` objects (``tool(...)`` or ``@function_tool``).
+            tools: ``Tool`` objects (``tool(...)``, ``@function_tool``,
+                ``MCPServer.list_tools()``), server-tool dicts sent as given, and
+                function-tool dicts in the wire format (manual JSON-Schema tools).
             stop_when: a stop condition or a list of them (any-of); default
                 ``step_count_is(5)``.
             allow_final_response: when a stop condition fires with calls pending,
