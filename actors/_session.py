@@ -49,7 +49,7 @@ from runtime._agent.params import (
 )
 from runtime._agent.stop import StepResult, is_stop_condition_met
 from runtime._agent.tools import Tool
-from runtime._base.errors import RunError, ToolError
+from runtime._base.errors import RunError, StructuredOutputError, ToolError
 from runtime._protocol.events import (
     ToolCallOutput,
     ToolPreliminaryResult,
@@ -68,7 +68,7 @@ from runtime._protocol.wire import (
 from runtime._run.status import DEFAULT_FINAL_RESPONSE_DIRECTIVE, TurnCheckpoint
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Mapping, Sequence
+    from collections.abc import Awaitable, Callable, Mapping, Sequence
 
     from runtime._http.retry import RetryConfig
     from runtime._http.transport import ApiTransport
@@ -295,9 +295,62 @@ async def _loop(
         retry_request = dict(request)
         retry_request["tool_choice"] = "none"
         outcome = await call(round_no, retry_request)
+    if spec.output is not None and not state.pending_tool_calls:
+        history, outcome = await _structured_output(spec, state, request, history, outcome, call)
     state.final_response = outcome.response
     if not state.pending_tool_calls:  # a pause on manual tools set the history already
         state.history = history + outcome.raw_output
+
+
+async def _structured_output(
+    spec: RunSpec,
+    state: RunState,
+    request: dict[str, Any],
+    history: list[Any],
+    outcome: TurnOutcome,
+    call: Callable[[int, dict[str, Any]], Awaitable[TurnOutcome]],
+) -> tuple[list[Any], TurnOutcome]:
+    """Judge the final answer against ``output=``; ask again with the error, boundedly.
+
+    Each retry appends the answer and a user message naming what was wrong, and
+    calls once more without tools (``tool_choice: "none"`` when tools are
+    offered). Returns the history before the accepted answer, and its outcome.
+
+    Raises:
+        StructuredOutputError: still no match after ``spec.output.retries`` retries,
+            or the final answer calls tools instead of answering.
+    """
+    output = spec.output
+    assert output is not None
+    attempt = 0
+    while True:
+        text = response_text(outcome.response)
+        if parse_tool_calls(outcome.response):
+            reason = "the final response calls tools instead of answering"
+            raise StructuredOutputError(f"no structured output: {reason}", text=text, reason=reason)
+        try:
+            state.output = output.parse(text)
+        except ValueError as exc:
+            reason = str(exc)
+        else:
+            return history, outcome
+        if attempt >= output.retries:
+            raise StructuredOutputError(
+                f"the final answer does not match output= after {attempt + 1} attempt(s): {reason}",
+                text=text,
+                reason=reason,
+            )
+        attempt += 1
+        history = [
+            *history,
+            *outcome.raw_output,
+            {"role": "user", "content": output.feedback(reason)},
+        ]
+        again = dict(request)
+        again["input"] = history
+        if spec.tools:
+            again["tool_choice"] = "none"
+        outcome = await call(state.turn, again)
 
 
 async def _hook(name: str, fn: Callable[..., Any] | None, *args: Any) -> None:

@@ -58,6 +58,7 @@ from runtime._base.errors import (
     EdgeTimeoutError,
     InternalServerError,
     InvalidStateError,
+    MCPError,
     NotFoundError,
     PayloadTooLargeError,
     PaymentRequiredError,
@@ -71,6 +72,7 @@ from runtime._base.errors import (
     RunError,
     ServiceUnavailableError,
     StateError,
+    StructuredOutputError,
     ToolError,
     TransportError,
     TransportTimeout,
@@ -94,6 +96,7 @@ from runtime._http.retry import (
     NO_RETRY,
     RetryConfig,
 )
+from runtime._mcp.protocol import MCPProgress
 from runtime._protocol.convert_chat import (
     from_chat_messages,
     to_chat_message,
@@ -248,6 +251,7 @@ if _typing.TYPE_CHECKING:
         serve_dashboard,
         serve_event_feed,
     )
+    from actors._mcp import MCPServer
 
 # Names defined in ``actors`` load on first use: ``actors`` imports ``runtime._*``
 # modules, so importing it from here at import time would make a cycle.
@@ -257,6 +261,7 @@ _LAZY: dict[str, str] = {
     "FeedStatistics": "actors._feed.server",
     "serve_dashboard": "actors._feed.server",
     "serve_event_feed": "actors._feed.server",
+    "MCPServer": "actors._mcp",
 }
 
 
@@ -352,6 +357,9 @@ __all__ = [
     "LegacyCompletionChoice",
     "LegacyCompletionUsage",
     "LimitReset",
+    "MCPError",
+    "MCPProgress",
+    "MCPServer",
     "MemoryStateStore",
     "Model",
     "ModelAliasTarget",
@@ -420,6 +428,7 @@ __all__ = [
     "StepResult",
     "StopContext",
     "StreamEvent",
+    "StructuredOutputError",
     "Tool",
     "ToolCallOutput",
     "ToolContext",

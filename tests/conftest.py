@@ -1,5 +1,9 @@
 """Shared fixtures.
 
+``mcp_command`` is the command line of the test MCP server (``tests/mcp_server.py``,
+stdio); ``mcp_http_url`` runs its HTTP mode as a process and yields the endpoint;
+``open_mcp`` opens a connection to a fresh server of either kind.
+
 ``openapi`` validates JSON values against the schemas of OpenRouter's OpenAPI
 subset, kept in the repository at ``tests/data/openapi/openrouter-subset.yaml``
 (or the file named by ``OPENROUTER_OPENAPI``). It is the yardstick for what we send
@@ -8,12 +12,22 @@ and what the emulator serves.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
+import subprocess
+import sys
+from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
+import trio
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator, Callable
+
+    from actors._mcp import MCPServer
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -77,3 +91,57 @@ def _load_openapi() -> OpenAPISchemas:
 @pytest.fixture(scope="session")
 def openapi() -> OpenAPISchemas:
     return _load_openapi()
+
+
+MCP_SERVER = str(REPO / "tests" / "mcp_server.py")
+
+
+@pytest.fixture
+def mcp_command() -> list[str]:
+    return [sys.executable, MCP_SERVER]
+
+
+@contextlib.asynccontextmanager
+async def _http_server_url(*extra: str) -> AsyncIterator[str]:
+    async with trio.open_nursery() as nursery:
+        process: trio.Process = await nursery.start(
+            partial(
+                trio.run_process,
+                [sys.executable, MCP_SERVER, "--http", *extra],
+                stdout=subprocess.PIPE,
+                check=False,
+            )
+        )
+        assert process.stdout is not None
+        line = b""
+        while not line.endswith(b"\n"):
+            chunk = await process.stdout.receive_some(1)
+            assert chunk, "the HTTP MCP server exited before listening"
+            line += chunk
+        assert line.startswith(b"LISTENING "), line
+        try:
+            yield line.split()[1].decode()
+        finally:
+            nursery.cancel_scope.cancel()
+
+
+@pytest.fixture
+def mcp_http_url() -> Callable[..., contextlib.AbstractAsyncContextManager[str]]:
+    return _http_server_url
+
+
+@contextlib.asynccontextmanager
+async def _open_mcp(kind: str, *extra: str, **options: Any) -> AsyncIterator[MCPServer]:
+    from actors._mcp import MCPServer
+
+    if kind == "stdio":
+        async with MCPServer.stdio([sys.executable, MCP_SERVER, *extra], **options) as server:
+            yield server
+    else:
+        async with _http_server_url(*extra) as url, MCPServer.http(url, **options) as server:
+            yield server
+
+
+@pytest.fixture
+def open_mcp() -> Callable[..., contextlib.AbstractAsyncContextManager[MCPServer]]:
+    return _open_mcp

@@ -71,6 +71,7 @@ OWN_DOCS = (
     "contributing.md",
     "changelog.md",
     "guides/tools.md",
+    "guides/mcp.md",
     "guides/streaming.md",
     "guides/cancellation.md",
     "guides/testing.md",
@@ -527,8 +528,32 @@ async def test_converters_run_on_the_emulator(
     assert "ConfigurationError: input[0].content[0] has part type 'text'" in out
 
 
+async def test_mcp_agent_runs_on_the_emulator(
+    no_api_key: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The example starts its MCP server (``weather_mcp_server.py``) as a real process."""
+    agent = _example("mcp_agent")
+    with trio.fail_after(BOUND):
+        await agent.main([])
+    out = capsys.readouterr().out
+    assert "tools: get_forecast" in out
+    # The emulator called the tool with arguments made from the server's schema
+    # (days defaults to 2): two progress notifications, then the structured result.
+    assert out.index("progress: day 1 of 2") < out.index("progress: day 2 of 2")
+    assert '"daily":[{"day":1,"sky":"sunny","high_c":19}' in out
+    assert out.index("progress: day 2 of 2") < out.index("result: ")
+    assert "answer: city: advice" in out
+
+
 def test_every_example_is_executed_here() -> None:
-    tested = {"research_agent", "streaming_fanout", "converters", "oauth_app"}
+    tested = {
+        "research_agent",
+        "streaming_fanout",
+        "converters",
+        "oauth_app",
+        "mcp_agent",
+        "weather_mcp_server",  # run by mcp_agent
+    }
     assert {p.stem for p in EXAMPLES.glob("*.py")} <= tested
 
 

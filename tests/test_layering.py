@@ -50,7 +50,8 @@ RULES: dict[str, Rule] = {
     "runtime/_http": _rule("msgspec trio httpx h11", PROTOCOL),
     "runtime/_rest": _rule("msgspec trio", HTTP),
     "runtime/_redis": _rule("msgspec trio coredis", RUN),
-    "actors": _rule("msgspec trio", f"{RUN} runtime._http actors"),
+    "runtime/_mcp": _rule("msgspec", AGENT),
+    "actors": _rule("msgspec trio", f"{RUN} runtime._http runtime._mcp actors"),
     "actors/_feed": _rule("msgspec trio trio_websocket wsproto h11", f"{PROTOCOL} runtime._run"),
     "runtime/_client": _rule(
         "msgspec trio", f"{RUN} runtime._http runtime._rest", deferred="actors"

@@ -23,7 +23,7 @@ from typing import Any, Final
 
 import msgspec
 
-from runtime._agent.tools import Tool
+from runtime._agent.tools import Tool, tool
 from runtime._base.errors import ConfigurationError
 from runtime._protocol.wire import ResponsesRequest
 
@@ -152,17 +152,42 @@ def check_tools(tools: Sequence[Any]) -> tuple[Tool | dict[str, Any], ...]:
     """Validate the ``tools`` argument eagerly (before any I/O).
 
     ``Tool`` objects are client tools; a dict with a string ``type`` is a server
-    tool (``{"type": "openrouter:web_search"}``), sent verbatim.
+    tool (``{"type": "openrouter:web_search"}``), sent verbatim. A function tool
+    in the wire format (``{"type": "function", "name", "parameters", ...}``, or
+    the Chat form with a nested ``"function"``) becomes a manual JSON-Schema
+    :class:`Tool`: it has no function to run, so the run stops on its calls.
     """
     if isinstance(tools, str | bytes | dict) or not isinstance(tools, list | tuple):
         raise ConfigurationError(f"tools must be a list of tools, got {tools!r}")
+    checked: list[Tool | dict[str, Any]] = []
     for t in tools:
         if isinstance(t, Tool):
-            continue
-        if isinstance(t, dict) and isinstance(t.get("type"), str) and t["type"] != "function":
-            continue
-        raise ConfigurationError(
-            f"tools must hold Tool objects (tool() or @function_tool) or server-tool dicts, "
-            f"got {t!r}"
+            checked.append(t)
+        elif isinstance(t, dict) and t.get("type") == "function":
+            checked.append(_function_tool_dict(t))
+        elif isinstance(t, dict) and isinstance(t.get("type"), str):
+            checked.append(t)
+        else:
+            raise ConfigurationError(
+                f"tools must hold Tool objects (tool() or @function_tool), function-tool "
+                f"dicts or server-tool dicts, got {t!r}"
+            )
+    return tuple(checked)
+
+
+def _function_tool_dict(spec: dict[str, Any]) -> Tool:
+    body = spec.get("function") if isinstance(spec.get("function"), dict) else spec
+    assert isinstance(body, dict)
+    name: Any = body.get("name")
+    parameters = body.get("parameters")
+    if parameters is None:
+        parameters = {"type": "object", "properties": {}}
+    try:
+        return tool(
+            name,
+            description=body.get("description"),
+            input_schema=parameters,
+            execute=False,
         )
-    return tuple(tools)
+    except ConfigurationError as exc:
+        raise ConfigurationError(f"tools: the function tool {name!r}: {exc}") from None

@@ -80,6 +80,9 @@ def _object_as_any(tp: Any) -> Any:
 def json_schema_for(schema_type: Any) -> dict[str, Any]:
     """JSON Schema of a msgspec type, with ``$defs`` inlined and ``~`` keys dropped.
 
+    Noise is dropped too: the ``title`` msgspec gives every Struct (its class
+    name) and an empty ``required: []``.
+
     Every ``{"$ref": "#/$defs/X"}`` is replaced by the definition of ``X``
     (sibling keys of the reference win over the definition's). A reference met
     while ``X`` itself is being expanded (a recursive type) stays a reference,
@@ -106,17 +109,25 @@ def json_schema_for(schema_type: Any) -> dict[str, Any]:
                     recursive.append(name)
             else:
                 inlined = expand(definitions[name], stack | {name})
+                if inlined.get("title") == name:
+                    del inlined["title"]  # msgspec's class name: noise for the model
                 for key, value in node.items():
                     if key != "$ref" and not key.startswith("~"):
                         inlined[key] = expand(value, stack)
                 return inlined
-        return {k: expand(v, stack) for k, v in node.items() if not k.startswith("~")}
+        return {
+            k: expand(v, stack)
+            for k, v in node.items()
+            if not k.startswith("~") and not (k == "required" and v == [])
+        }
 
     root: dict[str, Any] = expand(raw, frozenset())
     kept: dict[str, Any] = {}
     while len(kept) < len(recursive):
         for name in recursive[len(kept) :]:
             kept[name] = expand(definitions[name], frozenset({name}))
+            if kept[name].get("title") == name:
+                del kept[name]["title"]
     if kept:
         root["$defs"] = kept
     return root

@@ -5,8 +5,13 @@ Sans-io: stdlib, msgspec and other sans-io project modules only. Running a tool
 (``actors/_tool_call.py``); this module only describes tools and judges values.
 
 Schemas are msgspec types — a ``Struct`` class, or anything msgspec can convert
-to (``dict[str, Any]``, ``TypedDict``, ``Literal``, ``Annotated[..., Meta]``).
-They play the part Zod plays in the TypeScript SDK:
+to (``dict[str, Any]``, ``TypedDict``, ``Literal``, ``Annotated[..., Meta]``) —
+or plain JSON-Schema dicts (what MCP servers and existing agent code provide):
+a dict is checked when the tool is made
+(:func:`~runtime._agent.jsonschema.compile_schema`, an error names the bad
+keyword), sent to the model as given, and values are validated against it
+(never converted: ``execute`` gets the arguments as a dict). msgspec types play
+the part Zod plays in the TypeScript SDK:
 
 * **For the model**, :func:`~runtime._agent.schema.json_schema_for` turns the
   input type into JSON Schema with ``msgspec.json.schema``, then inlines every
@@ -62,6 +67,7 @@ from typing import Annotated, Any, Final, Literal
 import msgspec
 
 from runtime._agent.callbacks import NEXT_TURN_PARAM_KEYS, positional_arity
+from runtime._agent.jsonschema import JSONSchemaError, Validator, compile_schema
 from runtime._agent.outcomes import ToolContext
 from runtime._agent.schema import (
     copy_json,
@@ -99,6 +105,19 @@ def _schema_or_error(tool_name: str, what: str, schema_type: Any) -> dict[str, A
         ) from exc
 
 
+def _validator_or_error(tool_name: str, what: str, schema: dict[str, Any]) -> Validator:
+    """A JSON-Schema dict checked once (rule 1 of :mod:`runtime._agent.jsonschema`)."""
+    try:
+        return compile_schema(schema)
+    except ConfigurationError as exc:
+        raise ConfigurationError(f"Tool {tool_name!r} {what}: {exc}") from None
+
+
+def _is_object_schema(schema: dict[str, Any]) -> bool:
+    kind = schema.get("type")
+    return kind == "object" or (isinstance(kind, list) and kind == ["object"])
+
+
 # --- the Tool --------------------------------------------------------------------
 
 
@@ -126,14 +145,17 @@ class Tool:
     __slots__ = (
         "_description",
         "_event_schema",
+        "_event_validator",
         "_execute",
         "_input_schema",
+        "_input_validator",
         "_invoke",
         "_kind",
         "_max_concurrency",
         "_name",
         "_next_turn_params",
         "_output_schema",
+        "_output_validator",
         "_parameters",
         "_run_sync_in_thread",
         "_timeout",
@@ -167,16 +189,33 @@ class Tool:
         self._run_sync_in_thread = run_sync_in_thread
         self._timeout = timeout
         self._max_concurrency = max_concurrency
-        parameters = _schema_or_error(name, "input_schema", input_schema)
-        if parameters.get("type") != "object":
-            raise ConfigurationError(
-                f"Tool {name!r} input_schema {input_schema!r} must describe a JSON object, "
-                f"got the schema {parameters!r}"
-            )
+        self._input_validator: Validator | None = None
+        self._output_validator: Validator | None = None
+        self._event_validator: Validator | None = None
+        if isinstance(input_schema, dict):
+            # A JSON-Schema dict: checked here, sent as given, arguments validated.
+            self._input_validator = _validator_or_error(name, "input_schema", input_schema)
+            parameters = copy_json(input_schema)
+            if not _is_object_schema(parameters):
+                raise ConfigurationError(
+                    f"Tool {name!r} input_schema must describe a JSON object "
+                    f'("type": "object"), got {input_schema!r}'
+                )
+        else:
+            parameters = _schema_or_error(name, "input_schema", input_schema)
+            if parameters.get("type") != "object":
+                raise ConfigurationError(
+                    f"Tool {name!r} input_schema {input_schema!r} must describe a JSON object, "
+                    f"got the schema {parameters!r}"
+                )
         self._parameters = parameters
-        if output_schema is not None:
+        if isinstance(output_schema, dict):
+            self._output_validator = _validator_or_error(name, "output_schema", output_schema)
+        elif output_schema is not None:
             _schema_or_error(name, "output_schema", output_schema)
-        if event_schema is not None:
+        if isinstance(event_schema, dict):
+            self._event_validator = _validator_or_error(name, "event_schema", event_schema)
+        elif event_schema is not None:
             _schema_or_error(name, "event_schema", event_schema)
 
     @property
@@ -267,13 +306,24 @@ class Tool:
             call_id: the call's id, recorded on the error.
 
         Returns:
-            An instance of ``input_schema`` (or the converted value).
+            An instance of ``input_schema`` (or the converted value); for a
+            JSON-Schema ``input_schema``, ``raw`` itself once it is valid (no
+            defaults are filled in).
 
         Raises:
             ToolError: the arguments do not match the schema; the message is
-                msgspec's with the path, e.g. ``Invalid arguments for tool "t":
+                the validator's with the path, e.g. ``Invalid arguments for tool "t":
                 Expected `int`, got `str` - at `$.n```.
         """
+        if self._input_validator is not None:
+            try:
+                return self._input_validator.validate(raw)
+            except JSONSchemaError as exc:
+                raise ToolError(
+                    f'Invalid arguments for tool "{self._name}": {exc}',
+                    tool_name=self._name,
+                    call_id=call_id,
+                ) from exc
         try:
             return msgspec.convert(raw, self._input_schema)
         except msgspec.ValidationError as exc:
@@ -291,6 +341,8 @@ class Tool:
         Raises:
             ToolError: the value does not match.
         """
+        if self._output_validator is not None:
+            return self._check_json(self._output_validator, value, "output")
         return self._check(self._output_schema, value, "output")
 
     def validate_event(self, value: Any) -> Any:
@@ -301,6 +353,8 @@ class Tool:
         Raises:
             ToolError: the value does not match.
         """
+        if self._event_validator is not None:
+            return self._check_json(self._event_validator, value, "event")
         return self._check(self._event_schema, value, "event")
 
     def _check(self, schema: Any, value: Any, what: str) -> Any:
@@ -309,6 +363,14 @@ class Tool:
         try:
             return msgspec.convert(value, schema, from_attributes=True)
         except msgspec.ValidationError as exc:
+            raise ToolError(
+                f'Invalid {what} from tool "{self._name}": {exc}', tool_name=self._name, call_id=""
+            ) from exc
+
+    def _check_json(self, validator: Validator, value: Any, what: str) -> Any:
+        try:
+            return validator.validate(value)
+        except JSONSchemaError as exc:
             raise ToolError(
                 f'Invalid {what} from tool "{self._name}": {exc}', tool_name=self._name, call_id=""
             ) from exc
@@ -454,8 +516,8 @@ def _tool_kind(
 
 
 def tool(
-    *,
     name: str,
+    *,
     description: str | None = None,
     input_schema: Any,
     output_schema: Any = None,
@@ -478,9 +540,14 @@ def tool(
     Args:
         name: the function name, 1-64 of ``[A-Za-z0-9_-]``; ``"shared"`` is reserved.
         description: what the model is told the tool does.
-        input_schema: msgspec type of the arguments; must describe a JSON object.
-        output_schema: msgspec type the result is checked and converted against.
-        event_schema: msgspec type of a generator tool's preliminary events.
+        input_schema: msgspec type of the arguments, or a JSON-Schema dict
+            (checked here, sent to the model as given, arguments validated
+            against it and passed to ``execute`` as a dict); must describe a
+            JSON object.
+        output_schema: msgspec type the result is checked and converted
+            against, or a JSON-Schema dict it is validated against.
+        event_schema: msgspec type (or JSON-Schema dict) of a generator tool's
+            preliminary events.
         execute: the function, or ``False`` for a manual tool.
         next_turn_params: ``{field: fn(arguments, context)}`` applied after the
             round; fields from :data:`runtime._agent.callbacks.NEXT_TURN_PARAM_KEYS`.

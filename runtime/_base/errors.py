@@ -33,13 +33,15 @@ core can import it.
     │   │                               known event, stream ended without a terminal event)
     │   └── ResponseFailedError         the server reported a failure in-band (response.failed, error)
     ├── ToolError                       a tool failed and the policy says to raise; tool_name, call_id
+    ├── MCPError                        an MCP server refused a request or went away; code, data
     ├── StateError                      a saved conversation state cannot be used
     │   ├── InvalidStateError           the document is malformed (not JSON, wrong shape, bad context)
     │   └── UnsupportedStateVersionError  written by a version of the format this release cannot read
     └── RunError                        the agent loop cannot go on (dynamic parameter failed, ...)
         ├── RunCancelled                the run was cancelled before it produced a final response
         ├── RemoteRunError              a run followed from Redis failed in the process that ran it
-        └── RunTakenOver                another worker took the run over (its lease had expired)
+        ├── RunTakenOver                another worker took the run over (its lease had expired)
+        └── StructuredOutputError       the final answer does not match output=, after retries
     Lagged (runtime._run.cursor)            a consumer fell off a bounded log (also trio.TooSlowError)
 
 Local versus remote (the h11 rule): the caller's mistakes are
@@ -64,6 +66,7 @@ __all__ = [
     "EdgeTimeoutError",
     "InternalServerError",
     "InvalidStateError",
+    "MCPError",
     "NotFoundError",
     "PayloadTooLargeError",
     "PaymentRequiredError",
@@ -77,6 +80,7 @@ __all__ = [
     "RunError",
     "ServiceUnavailableError",
     "StateError",
+    "StructuredOutputError",
     "ToolError",
     "TransportError",
     "TransportTimeout",
@@ -348,3 +352,33 @@ class RunError(AgentError):
 class RunCancelled(RunError):
     """The run was cancelled (``ModelResult.cancel()``, or its scope was cancelled)
     before it produced the value asked for. Streams end cleanly instead."""
+
+
+class StructuredOutputError(RunError):
+    """The final answer did not match ``call_model(output=...)``, after every retry.
+
+    Attributes:
+        text: the last answer's text.
+        reason: what was wrong with it (the validator's message, with its path).
+    """
+
+    def __init__(self, message: str, *, text: str, reason: str) -> None:
+        super().__init__(message)
+        self.text = text
+        self.reason = reason
+
+
+class MCPError(AgentError):
+    """An MCP server refused a request (a JSON-RPC error), broke the protocol, or went away.
+
+    Inside a run this becomes an error output the model reads, like any tool failure.
+
+    Attributes:
+        code: the JSON-RPC error code, or ``None`` for a connection failure.
+        data: the error's ``data``, if the server sent one.
+    """
+
+    def __init__(self, message: str, *, code: int | None = None, data: Any = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.data = data

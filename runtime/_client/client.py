@@ -17,6 +17,7 @@ import trio
 from msgspec import UnsetType
 
 from runtime._agent.inputs import check_input, check_request_body, check_tools
+from runtime._agent.output import OutputSpec
 from runtime._agent.request import TurnRequest, request_fields
 from runtime._agent.stop import DEFAULT_STOP
 from runtime._base.errors import ConfigurationError
@@ -185,7 +186,7 @@ class OpenRouter:
         model: Dynamic[str] | UnsetType = _UNSET,
         input: Dynamic[str | Sequence[InputItem]] | UnsetType = _UNSET,
         instructions: Dynamic[str | None] | UnsetType = _UNSET,
-        tools: Sequence[Tool] = (),
+        tools: Sequence[Tool | Mapping[str, Any]] = (),
         stop_when: StopWhen | None = None,
         allow_final_response: bool | str = True,
         models: Dynamic[list[str]] | UnsetType = _UNSET,
@@ -232,6 +233,8 @@ class OpenRouter:
         on_turn_start: Callable[[TurnContext], Any] | None = None,
         on_turn_end: Callable[[TurnContext, Response], Any] | None = None,
         tool_errors: Literal["model", "raise"] = "model",
+        output: Any = None,
+        output_retries: int = 1,
     ) -> ModelResult:
         """Start describing an agent run; synchronous and lazy (no I/O here).
 
@@ -241,7 +244,9 @@ class OpenRouter:
         here, before any I/O; a bad one raises ``ConfigurationError`` naming it.
 
         Args:
-            tools: ``Tool`` objects (``tool(...)`` or ``@function_tool``).
+            tools: ``Tool`` objects (``tool(...)``, ``@function_tool``,
+                ``MCPServer.list_tools()``), server-tool dicts sent as given, and
+                function-tool dicts in the wire format (manual JSON-Schema tools).
             stop_when: a stop condition or a list of them (any-of); default
                 ``step_count_is(5)``.
             allow_final_response: when a stop condition fires with calls pending,
@@ -261,6 +266,14 @@ class OpenRouter:
                 an error output the model reads; ``"raise"`` fails the run with a
                 ``ToolError`` (its ``__cause__`` is the tool's exception) once the
                 round has settled.
+            output: structured output: a msgspec type (a ``Struct`` class, ...)
+                or a JSON-Schema dict. Sets ``text.format`` to that JSON schema,
+                checks the final answer against it, and asks again with the
+                error when it does not match; ``get_output()`` returns the typed
+                value, ``get_output_stream()`` partial values as JSON arrives.
+            output_retries: how many times a non-matching answer is asked for
+                again (default 1) before the run fails with
+                ``StructuredOutputError``.
 
         Returns:
             A ``ModelResult``; the run starts on its first use.
@@ -306,8 +319,26 @@ class OpenRouter:
             background=background,
         )
         request = request_fields(typed)
+        _reject_functions(
+            {
+                "tools": tools,
+                "allow_final_response": allow_final_response,
+                "retention": retention,
+                "retry": retry,
+                "headers": headers,
+                "tool_concurrency": tool_concurrency,
+                "tool_timeout": tool_timeout,
+                "tool_errors": tool_errors,
+                "output_retries": output_retries,
+            },
+            request,
+        )
         if "input" in request:
             request["input"] = check_input(request["input"])
+        output_spec = None
+        if output is not None:
+            output_spec = OutputSpec.from_user(output, retries=output_retries)
+            request["text"] = _with_format(request.get("text"), output_spec.format)
         _check_static(request)
         request["stream"] = True
         checked_tools = check_tools(tools)
@@ -347,6 +378,7 @@ class OpenRouter:
             tool_errors=_check_tool_errors(tool_errors),
             on_turn_start=_check_hook("on_turn_start", on_turn_start),
             on_turn_end=_check_hook("on_turn_end", on_turn_end),
+            output=output_spec,
         )
         return ModelResult(
             spec=spec,
@@ -354,6 +386,45 @@ class OpenRouter:
             spawn=self._spawn,
             retention=retention if retention is not None else self._retention,
         )
+
+
+def _reject_functions(static: Mapping[str, Any], request: Mapping[str, Any]) -> None:
+    """A function where only a value makes sense is refused, naming the parameter.
+
+    ``static`` holds the parameters that configure the run itself (never resolved
+    per turn). Request fields may be functions of the ``TurnContext``, but a
+    *class* there is a mistake (``text=MyStruct`` means ``output=MyStruct``).
+    """
+    for name, value in static.items():
+        if callable(value):
+            raise ConfigurationError(
+                f"{name} cannot be a function (only request parameters are resolved per "
+                f"turn); got {value!r}"
+            )
+    for name, value in request.items():
+        if isinstance(value, type):
+            hint = "; for structured output use output=" if name == "text" else ""
+            raise ConfigurationError(
+                f"{name} cannot be a class: give a value or a function of the TurnContext, "
+                f"got {value!r}{hint}"
+            )
+
+
+def _with_format(text: Any, fmt: dict[str, Any]) -> dict[str, Any]:
+    """``text`` with ``format`` set for ``output=``; a format given twice is an error."""
+    if text is None or text is _UNSET:
+        return {"format": fmt}
+    if callable(text) or not isinstance(text, dict):
+        raise ConfigurationError(
+            f"text {text!r} cannot be combined with output=: give text as a dict without "
+            "'format' (output= sets it)"
+        )
+    if "format" in text:
+        raise ConfigurationError(
+            f"text.format {text['format']!r} and output= both set the response format; "
+            "give one of them"
+        )
+    return {**text, "format": fmt}
 
 
 def _check_tool_errors(policy: str) -> str:

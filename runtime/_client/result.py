@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, Final, Generic, Self, TypeVar, final
 import msgspec
 import trio
 
+from runtime._agent.partial_json import NOTHING, PartialJSON, PartialJSONError
 from runtime._base.errors import ConfigurationError, RunCancelled
 from runtime._base.groups import unwrap_lone_exception
 from runtime._protocol.assembly import ItemSnapshotter, ToolCallAssembler
@@ -31,6 +32,7 @@ from runtime._protocol.events import (
     ReasoningTextDelta,
     ToolCallOutput,
     ToolPreliminaryResult,
+    TurnStart,
 )
 from runtime._protocol.wire import (
     FunctionCallItem,
@@ -174,6 +176,47 @@ class _ToolStream(ResultStream[FunctionCallArgumentsDelta | ToolPreliminaryResul
                     return event  # type: ignore[no-any-return]
             batch = await self._next_batch()
             i = 0
+
+
+class _OutputStream(ResultStream[Any]):
+    """``get_output_stream()``: text deltas through a partial-JSON parser, one per turn."""
+
+    __slots__ = ("_fence", "_parser", "_seen")
+
+    def __init__(self, cursor: Cursor[Any]) -> None:
+        super().__init__(cursor, self._select)
+        self._parser: PartialJSON | None = PartialJSON()
+        self._seen = -1
+        self._fence: str | None = ""  # text before the JSON, to skip a Markdown fence
+
+    def _select(self, event: Any) -> Any:
+        kind = type(event)
+        if kind is TurnStart:
+            self._parser = PartialJSON()
+            self._seen = -1
+            self._fence = ""
+            return _SKIP
+        if kind is not OutputTextDelta or self._parser is None or not event.delta:
+            return _SKIP
+        delta = event.delta
+        if self._fence is not None:
+            # Until the JSON starts, drop a leading ```json line some models add.
+            self._fence += delta
+            head = self._fence.lstrip()
+            if not head or ("```".startswith(head[:3]) and "\n" not in head):
+                return _SKIP
+            delta = head.split("\n", 1)[1] if head.startswith("```") else head
+            self._fence = None
+        parser = self._parser
+        try:
+            parser.feed(delta)
+        except PartialJSONError:
+            self._parser = None  # not JSON (or a closing fence after it): nothing more
+            return _SKIP
+        if parser.version == self._seen or parser.value is NOTHING:
+            return _SKIP
+        self._seen = parser.version
+        return parser.snapshot()
 
 
 def _identity(event: Any) -> Any:
@@ -392,6 +435,21 @@ class ModelResult:
         """The last model response of the run (its ``usage`` covers only that call)."""
         return await self._final()
 
+    async def get_output(self) -> Any:
+        """The final answer as the typed value ``call_model(output=...)`` asked for.
+
+        An instance of the msgspec type, or the JSON value a JSON Schema
+        validated. Raises ``ConfigurationError`` when the run has no
+        ``output=``, ``StructuredOutputError`` when the answer never matched,
+        the run's error if it failed, ``RunCancelled`` if it was cancelled.
+        """
+        if self._spec.output is None:
+            raise ConfigurationError(
+                "get_output() needs call_model(output=...): this run asked for no structured output"
+            )
+        await self._final()
+        return self._state.output
+
     async def get_usage(self) -> RunUsage:
         """Usage and cost summed over every model call of the run.
 
@@ -489,6 +547,25 @@ class ModelResult:
             return item if isinstance(item, OutputMessage) else _SKIP
 
         return ResultStream(self._cursor(), select)
+
+    def get_output_stream(self) -> ResultStream[Any]:
+        """Partial values of the structured answer as its JSON arrives, then the run ends.
+
+        Each item is a fresh snapshot (dicts and lists, not the msgspec type:
+        required fields may still be missing): open objects and arrays with
+        the members finished so far, a string with the characters so far, a
+        number once it is complete. Every model call starts over (a retry after
+        a non-matching answer, or a turn after tool calls), so values can shrink
+        between turns; ``get_output()`` has the checked final value. Text that
+        is not JSON (a model that ignored the format) yields nothing more for
+        that turn. Needs ``call_model(output=...)``.
+        """
+        if self._spec.output is None:
+            raise ConfigurationError(
+                "get_output_stream() needs call_model(output=...): this run asked for no "
+                "structured output"
+            )
+        return _OutputStream(self._cursor())
 
     def get_full_responses_stream(self) -> ResultStream[Any]:
         """Every event of the run: raw API events plus turn and tool events."""

@@ -17,6 +17,7 @@ from runtime._agent.usage import RunUsage
 from runtime._protocol.wire import Response  # noqa: TC001 - msgspec resolves it at run time
 
 if TYPE_CHECKING:
+    from runtime._agent.output import OutputSpec
     from runtime._agent.tools import Tool
     from runtime._protocol.wire import ParsedToolCall
 
@@ -88,6 +89,8 @@ class RunSpec(msgspec.Struct, frozen=True, kw_only=True):
     tool_guard: Any = None
     """Claims each tool call id before it runs and records its outcome (``claim``,
     ``record``): a call id claimed before is never run again."""
+    output: OutputSpec | None = None
+    """What ``call_model(output=...)`` asked for (structured output), or ``None``."""
 
 
 class TurnCheckpoint(msgspec.Struct, frozen=True, kw_only=True):
@@ -130,6 +133,7 @@ class RunState:
         self.history: list[Any] = []
         self.tool_calls_executed: int = 0
         self.error: BaseException | None = None
+        self.output: Any = None
         self.done = trio.Event()
 
     @property

@@ -28,6 +28,12 @@ The models:
     tools: echoes.
 ``emulator/reasoning``
     Streams reasoning text, then echoes the last user text.
+
+With a JSON response format (Responses ``text.format`` of type
+``json_schema`` or ``json_object``; Chat ``response_format``), every text
+answer above is JSON instead: the last user text when it is a JSON value
+(verbatim, so a test chooses the answer, valid or not), else a value built from
+the schema by :func:`example_arguments`.
 """
 
 from __future__ import annotations
@@ -155,6 +161,8 @@ class Conversation(msgspec.Struct, frozen=True, kw_only=True):
         parallel_tool_calls: ``False`` limits the tool-caller to one call.
         results: tool outputs that came after the last user message.
         max_output_tokens: the request's output cap, if any.
+        output_schema: the JSON Schema a response format asks for (``{}`` for
+            ``json_object``), or ``None`` for plain text.
     """
 
     last_user_text: str = ""
@@ -166,6 +174,7 @@ class Conversation(msgspec.Struct, frozen=True, kw_only=True):
     results: tuple[ToolOutputSeen, ...] = ()
     earlier_results: tuple[ToolOutputSeen, ...] = ()
     max_output_tokens: int | None = None
+    output_schema: dict[str, Any] | None = None
 
 
 class ModelCard(msgspec.Struct, frozen=True, kw_only=True):
@@ -240,7 +249,21 @@ def builtin_turn(model: str, conversation: Conversation) -> Turn:
         turn = Turn(text=chunk_words(text), reasoning=chunk_words(reasoning))
     else:
         turn = Turn(text=chunk_words(conversation.last_user_text))
+    if conversation.output_schema is not None and not turn.tool_calls:
+        turn = msgspec.structs.replace(turn, text=_json_answer(conversation))
     return _apply_output_cap(turn, conversation.max_output_tokens)
+
+
+def _json_answer(conversation: Conversation) -> tuple[str, ...]:
+    """A structured answer: the user's text when it is a JSON value (so a test
+    chooses the answer), else :func:`example_arguments` of the schema; streamed
+    in pieces like tool arguments."""
+    text = conversation.last_user_text.strip()
+    try:
+        msgspec.json.decode(text)
+    except msgspec.DecodeError:
+        text = _JSON_ENCODER.encode(example_arguments(conversation.output_schema)).decode()
+    return _split_arguments(text)
 
 
 def _tool_caller(conversation: Conversation) -> Turn:

@@ -54,6 +54,7 @@ class ResponsesBody(_Body, kw_only=True):
     user: str | None = None
     safety_identifier: str | None = None
     prompt_cache_key: str | None = None
+    text: dict[str, Any] | None = None
 
 
 class ChatBody(_Body, kw_only=True):
@@ -65,6 +66,7 @@ class ChatBody(_Body, kw_only=True):
     parallel_tool_calls: bool | None = None
     max_tokens: int | None = None
     max_completion_tokens: int | None = None
+    response_format: dict[str, Any] | None = None
 
 
 class CompletionsBody(_Body, kw_only=True):
@@ -140,6 +142,7 @@ def responses_conversation(body: ResponsesBody) -> Conversation:
         results=tuple(results),
         earlier_results=tuple(earlier),
         max_output_tokens=body.max_output_tokens,
+        output_schema=_output_schema((body.text or {}).get("format"), nested=False),
     )
 
 
@@ -183,6 +186,7 @@ def chat_conversation(body: ChatBody) -> Conversation:
         parallel_tool_calls=body.parallel_tool_calls is not False,
         results=tuple(results),
         max_output_tokens=cap,
+        output_schema=_output_schema(body.response_format, nested=True),
     )
 
 
@@ -234,3 +238,21 @@ def _tool_choice(choice: Any, *, nested: bool) -> tuple[str, tuple[str, ...] | N
             )
             return str(choice.get("mode", "auto")), names
     return "auto", None
+
+
+def _output_schema(fmt: Any, *, nested: bool) -> dict[str, Any] | None:
+    """The JSON Schema a response format asks for (``{}`` for ``json_object``), or ``None``.
+
+    Responses: ``text.format = {type: json_schema, name, schema}``; Chat:
+    ``response_format = {type: json_schema, json_schema: {name, schema}}``.
+    """
+    if not isinstance(fmt, dict):
+        return None
+    kind = fmt.get("type")
+    if kind == "json_object":
+        return {}
+    if kind != "json_schema":
+        return None
+    holder = fmt.get("json_schema") if nested else fmt
+    schema = holder.get("schema") if isinstance(holder, dict) else None
+    return schema if isinstance(schema, dict) else {}
