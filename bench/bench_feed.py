@@ -442,11 +442,15 @@ async def _run(args: argparse.Namespace) -> None:
                         "ratio": "vs_baseline",
                         "server": server,
                         "clients": clients,
-                        "frames_ratio": round(line["frames_per_s"] / base["frames_per_s"], 3),
+                        "frames_ratio": round(line["frames_per_s"] / base["frames_per_s"], 3)
+                        if base["frames_per_s"]
+                        else None,
                         "p99_ratio": round(p99 / base_p99, 3) if p99 and base_p99 else None,
                         "cpu_per_frame_ratio": round(
                             line["server_cpu_us_per_frame"] / base["server_cpu_us_per_frame"], 3
-                        ),
+                        )
+                        if base["server_cpu_us_per_frame"]
+                        else None,
                     }
                 ),
                 flush=True,
