@@ -66,7 +66,9 @@ from typing import Annotated, Any, Final, Literal
 
 import msgspec
 
+from runtime._agent.approvals import check_require_approval
 from runtime._agent.callbacks import NEXT_TURN_PARAM_KEYS, positional_arity
+from runtime._agent.context import check_context_schema
 from runtime._agent.jsonschema import JSONSchemaError, Validator, compile_schema
 from runtime._agent.outcomes import ToolContext
 from runtime._agent.schema import (
@@ -140,9 +142,13 @@ class Tool:
         run_sync_in_thread: run a sync ``execute`` in a worker thread.
         timeout: seconds one call may take, or ``None``.
         max_concurrency: how many calls of this tool may run at once, or ``None``.
+        require_approval: ``False``, ``True`` or ``fn(call, context) -> bool``:
+            whether a call waits for a human's decision (see the approvals guide).
+        context_schema: msgspec type of the tool's own context, or ``None``.
     """
 
     __slots__ = (
+        "_context_schema",
         "_description",
         "_event_schema",
         "_event_validator",
@@ -157,6 +163,7 @@ class Tool:
         "_output_schema",
         "_output_validator",
         "_parameters",
+        "_require_approval",
         "_run_sync_in_thread",
         "_timeout",
     )
@@ -176,8 +183,16 @@ class Tool:
         run_sync_in_thread: bool,
         timeout: float | None,
         max_concurrency: int | None,
+        require_approval: bool | Callable[..., Any] = False,
+        context_schema: Any = None,
     ) -> None:
         self._name = name
+        self._require_approval = check_require_approval(f"Tool {name!r}", require_approval)
+        if self._require_approval is None:
+            raise ConfigurationError(
+                f"Tool {name!r} require_approval must be True, False or a function, got None"
+            )
+        self._context_schema = check_context_schema(f"Tool {name!r}", context_schema)
         self._description = description
         self._input_schema = input_schema
         self._output_schema = output_schema
@@ -261,6 +276,14 @@ class Tool:
     @property
     def max_concurrency(self) -> int | None:
         return self._max_concurrency
+
+    @property
+    def require_approval(self) -> bool | Callable[..., Any]:
+        return self._require_approval  # type: ignore[no-any-return]
+
+    @property
+    def context_schema(self) -> Any:
+        return self._context_schema
 
     @property
     def parameters(self) -> dict[str, Any]:
@@ -527,6 +550,8 @@ def tool(
     timeout: float | None = None,
     max_concurrency: int | None = None,
     run_sync_in_thread: bool = False,
+    require_approval: bool | Callable[..., Any] = False,
+    context_schema: Any = None,
 ) -> Tool:
     """Create a tool, as the SDK's ``tool({...})`` does.
 
@@ -555,6 +580,11 @@ def tool(
         max_concurrency: how many calls of this tool may run at once.
         run_sync_in_thread: run a sync ``execute`` in a worker thread instead
             of blocking the event loop.
+        require_approval: ``True``, or ``fn(call, context) -> bool`` (sync or
+            async), to make calls wait for a human's decision; needs
+            ``call_model(state=...)``.
+        context_schema: msgspec type (a Struct) of the tool's own context,
+            read as ``context.local`` and written with ``context.set_context``.
 
     Returns:
         The :class:`Tool`.
@@ -583,6 +613,8 @@ def tool(
         run_sync_in_thread=run_sync_in_thread,
         timeout=timeout,
         max_concurrency=max_concurrency,
+        require_approval=require_approval,
+        context_schema=context_schema,
     )
 
 
@@ -601,6 +633,8 @@ def _build_function_tool(
     timeout: float | None,
     max_concurrency: int | None,
     run_sync_in_thread: bool,
+    require_approval: bool | Callable[..., Any] = False,
+    context_schema: Any = None,
 ) -> Tool:
     if not callable(fn):
         raise ConfigurationError(f"@function_tool needs a function, got {fn!r}")
@@ -687,6 +721,8 @@ def _build_function_tool(
         run_sync_in_thread=run_sync_in_thread,
         timeout=timeout,
         max_concurrency=max_concurrency,
+        require_approval=require_approval,
+        context_schema=context_schema,
     )
 
 
@@ -705,6 +741,8 @@ def function_tool(
     timeout: float | None = None,
     max_concurrency: int | None = None,
     run_sync_in_thread: bool = False,
+    require_approval: bool | Callable[..., Any] = False,
+    context_schema: Any = None,
 ) -> Callable[[Callable[..., Any]], Tool]: ...
 
 
@@ -720,6 +758,8 @@ def function_tool(
     timeout: float | None = None,
     max_concurrency: int | None = None,
     run_sync_in_thread: bool = False,
+    require_approval: bool | Callable[..., Any] = False,
+    context_schema: Any = None,
 ) -> Tool | Callable[[Callable[..., Any]], Tool]:
     """Make a tool from a typed function: ``@function_tool`` or ``@function_tool(...)``.
 
@@ -772,6 +812,8 @@ def function_tool(
             timeout=timeout,
             max_concurrency=max_concurrency,
             run_sync_in_thread=run_sync_in_thread,
+            require_approval=require_approval,
+            context_schema=context_schema,
         )
 
     if fn is not None:
