@@ -36,9 +36,13 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Final
 
 import msgspec
+import trio
 
+from actors._conversation import ConversationRun, emit_outcome, interrupted_message
 from actors._model_call import TurnOutcome, stream_model_call
 from actors._tool_call import run_tool_round
+from runtime._agent.approvals import approvals_needed
+from runtime._agent.context import SHARED_CONTEXT, ContextStore
 from runtime._agent.inputs import check_request_body
 from runtime._agent.outcomes import ToolOutcome, output_for_model
 from runtime._agent.params import (
@@ -47,19 +51,18 @@ from runtime._agent.params import (
     relax_tool_choice,
     resolve_dynamic_params,
 )
+from runtime._agent.state import Decisions, PartialResponse
 from runtime._agent.stop import StepResult, is_stop_condition_met
+from runtime._agent.store import StateSession
 from runtime._agent.tools import Tool
 from runtime._base.errors import RunError, StructuredOutputError, ToolError
 from runtime._protocol.events import (
-    ToolCallOutput,
     ToolPreliminaryResult,
-    ToolResult,
     TurnEnd,
     TurnRetry,
     TurnStart,
 )
 from runtime._protocol.wire import (
-    FunctionCallOutputItem,
     ParsedToolCall,
     Response,
     parse_tool_calls,
@@ -127,8 +130,7 @@ async def run_session(
         if not log.closed:  # cancelled
             state.move_to("cancelled")
             log.close()
-        state.first_response_ready.set()
-        state.done.set()
+        state.mark_done()
 
 
 async def _loop(
@@ -155,20 +157,63 @@ async def _loop(
     def on_preliminary(call_id: str, value: Any) -> None:
         log.append(ToolPreliminaryResult(tool_call_id=call_id, result=value, timestamp=_now_ms()))
 
+    conversation: ConversationRun | None = None
+    turn = 0
+    if spec.state is not None:
+        conversation = ConversationRun(StateSession(spec.state), state, log)
+        turn = (await conversation.load()).turn + 1
+    contexts = build_contexts(client_tools, spec, conversation, state)
+
+    async def run_round(calls: Sequence[ParsedToolCall], ctx: TurnContext) -> list[ToolOutcome]:
+        state.move_to("in_tool")
+        guard = spec.tool_guard
+        settled: dict[str, ToolOutcome] = {}
+        if guard is not None:
+            # Each call id is claimed (recorded) before it runs: a call that was
+            # claimed before, by this run in another process, is never run again.
+            settled = await guard.claim(calls)
+        fresh = await run_tool_round(
+            by_name,
+            [c for c in calls if c.id not in settled],
+            ctx,
+            on_preliminary=on_preliminary,
+            round_limit=spec.tool_concurrency,
+            default_timeout=spec.tool_timeout,
+            contexts=contexts,
+        )
+        if guard is not None:
+            await guard.record(fresh)
+            ran = iter(fresh)
+            outcomes = [settled[c.id] if c.id in settled else next(ran) for c in calls]
+        else:
+            outcomes = fresh
+        state.move_to("running")
+        state.tool_calls_executed += len(outcomes)
+        return outcomes
+
     resume = spec.resume
+    rounds = 0
     if resume is None:
         static = {k: v for k, v in spec.request.items() if not callable(v)}
-        ctx = TurnContext(number_of_turns=0, turn_request=MappingProxyType(static))
+        ctx = TurnContext(number_of_turns=turn, turn_request=MappingProxyType(static))
         request = await resolve_dynamic_params(spec.request, ctx) if dynamic else dict(spec.request)
         if tools:
             request["tools"] = [t.to_wire() if isinstance(t, Tool) else t for t in tools]
         history = _as_items(request.get("input"))
+        if conversation is not None:
+            decisions = spec.decisions or Decisions()
+            resumed = await conversation.resume(
+                decisions, history, ctx, contexts=contexts, run_round=run_round
+            )
+            if resumed is None:  # still waiting for decisions: no request (not an error)
+                return
+            history = resumed
+            request["input"] = history
         state.history = history
         if spec.resumed:
-            log.append(TurnRetry(turn_number=0, timestamp=_now_ms()))
-        outcome = await call(0, request)
+            log.append(TurnRetry(turn_number=turn, timestamp=_now_ms()))
+        outcome = await call(turn, request)
         state.first_response = outcome.response
-        round_no = 0
     else:
         # DESIGN §8: another process ran this run up to a checkpoint; go on from
         # there (the round of that response runs again, its tool calls guarded).
@@ -179,19 +224,30 @@ async def _loop(
         state.steps = list(resume.steps)
         state.tool_calls_executed = resume.tool_calls_executed
         state.first_response = resume.first_response
-        round_no = resume.turn
+        turn = resume.turn
         outcome = TurnOutcome(response=resume.response, raw_output=list(resume.raw_output))
-        log.append(TurnRetry(turn_number=round_no + 1, timestamp=_now_ms()))
+        log.append(TurnRetry(turn_number=turn + 1, timestamp=_now_ms()))
     state.first_response_ready.set()
     while True:
         response = outcome.response
         calls = parse_tool_calls(response) if by_name else []
         if not calls:
             break
+        reason = await _interruption(state, conversation)
+        if reason is not None:
+            # Safe point 1: the response is in, its calls never ran; answer them all.
+            answered = [
+                emit_outcome(log, c.id, {"error": m}, _error_output(m))
+                for c in calls
+                for m in (interrupted_message(reason),)
+            ]
+            history = history + outcome.raw_output + answered
+            await _stop_interrupted(state, conversation, history, reason, response, turn, contexts)
+            return
         if spec.checkpoint is not None:
             await spec.checkpoint(
                 TurnCheckpoint(
-                    turn=round_no,
+                    turn=turn,
                     request=request,
                     history=history,
                     response=response,
@@ -208,8 +264,37 @@ async def _loop(
             raise RunError(f"a stop condition raised: {exc!r}") from exc
         if stop and spec.allow_final_response is False:
             break
-        round_no += 1
-        ctx = TurnContext(number_of_turns=round_no, turn_request=MappingProxyType(request))
+        ctx = TurnContext(number_of_turns=turn + 1, turn_request=MappingProxyType(request))
+        manual = [c for c in calls if _is_manual(by_name.get(c.name))]
+        gated: list[ParsedToolCall] = []
+        if spec.require_approval is not False and (
+            spec.require_approval is not None or any(t.require_approval for t in client_tools)
+        ):
+            needs = await approvals_needed(calls, by_name, spec.require_approval, ctx)
+            gated = [c for c, needed in zip(calls, needs, strict=True) if needed]
+        if gated:
+            # Pause for approval: run the calls that need none (once, with their
+            # events), hold their outputs back, save once, end cleanly.
+            assert conversation is not None  # call_model refuses approval without a store
+            auto = [c for c in calls if c not in gated and c not in manual]
+            outcomes = await run_round(auto, ctx) if auto else []
+            _emit_outcomes(log, outcomes)
+            pending = [c for c in calls if c in gated or c in manual]
+            state.pending_tool_calls = pending
+            state.history = history + outcome.raw_output
+            await conversation.pause(
+                history + outcome.raw_output,
+                status="awaiting_approval",
+                pending=pending,
+                settled=outcomes,
+                turn=turn,
+                response_id=response.id,
+                contexts=contexts,
+            )
+            state.final_response = response
+            return
+        turn += 1
+        rounds += 1
         if dynamic:
             fresh = await resolve_dynamic_params(spec.request, ctx)
             fresh["input"] = request["input"]
@@ -217,62 +302,46 @@ async def _loop(
                 fresh["tools"] = request["tools"]
             request = fresh
         await _hook("on_turn_start", spec.on_turn_start, ctx)
-        manual = [c for c in calls if _is_manual(by_name.get(c.name))]
         runnable = [c for c in calls if c not in manual]
-        state.move_to("in_tool")
-        guard = spec.tool_guard
-        settled: dict[str, ToolOutcome] = {}
-        if guard is not None:
-            # Each call id is claimed (recorded) before it runs: a call that was
-            # claimed before, by this run in another process, is never run again.
-            settled = await guard.claim(runnable)
-        fresh_outcomes = await run_tool_round(
-            by_name,
-            [c for c in runnable if c.id not in settled],
-            ctx,
-            on_preliminary=on_preliminary,
-            round_limit=spec.tool_concurrency,
-            default_timeout=spec.tool_timeout,
-        )
-        if guard is not None:
-            await guard.record(fresh_outcomes)
-            ran = iter(fresh_outcomes)
-            outcomes = [settled[c.id] if c.id in settled else next(ran) for c in runnable]
-        else:
-            outcomes = fresh_outcomes
-        state.move_to("running")
-        state.tool_calls_executed += len(outcomes)
+        outcomes = await run_round(runnable, ctx)
         if spec.tool_errors == "raise":
             _raise_first_tool_error(outcomes)
-        outputs: list[FunctionCallOutputItem] = []
-        for o in outcomes:
-            item = FunctionCallOutputItem(
-                call_id=o.call.id, output=output_for_model(o), id=f"output_{o.call.id}"
-            )
-            result: Any = o.result if o.error is None else {"error": o.error}
-            log.append(
-                ToolResult(
-                    tool_call_id=o.call.id,
-                    result=result,
-                    preliminary_results=o.preliminary_results or msgspec.UNSET,
-                    timestamp=_now_ms(),
-                )
-            )
-            log.append(ToolCallOutput(output=item, timestamp=_now_ms()))
-            outputs.append(item)
+        outputs = _emit_outcomes(log, outcomes)
         state.steps.append(_step(response, calls, outcomes))
         if manual:
             # DESIGN §4.6: stop and expose the pending calls; never send a
             # function_call without its function_call_output.
             state.pending_tool_calls = manual
-            state.history = history + outcome.raw_output + _as_json(outputs)
-            break
+            state.history = history + outcome.raw_output + outputs
+            if conversation is not None:
+                await conversation.pause(
+                    history + outcome.raw_output,
+                    status="awaiting_client_tools",
+                    pending=manual,
+                    settled=outcomes,
+                    turn=turn - 1,
+                    response_id=response.id,
+                    contexts=contexts,
+                )
+            state.final_response = response
+            return
         previous_input = request.get("input")
         request = await apply_next_turn_params(client_tools, calls, request)
         base = history if request.get("input") is previous_input else _as_items(request["input"])
-        history = base + outcome.raw_output + _as_json(outputs)
+        history = base + outcome.raw_output + outputs
         state.history = history
         request["input"] = history
+        reason = await _interruption(state, conversation)
+        if reason is not None:
+            # Safe point 2: the round ran and every call has its output.
+            await _stop_interrupted(
+                state, conversation, history, reason, response, turn - 1, contexts
+            )
+            return
+        if conversation is not None:  # the checkpoint of this turn boundary
+            await conversation.checkpoint(
+                history, turn=turn - 1, response_id=response.id, contexts=contexts
+            )
         if stop:
             # DESIGN §4.2: the stop fired with calls pending; they ran, now ask once
             # more for a final answer without tools.
@@ -283,23 +352,109 @@ async def _loop(
                 directive = DEFAULT_FINAL_RESPONSE_DIRECTIVE
             if directive:
                 final_request["input"] = [*history, {"role": "user", "content": directive}]
-            outcome = await call(round_no, final_request)
+            outcome = await call(turn, final_request)
             break
         if "tool_choice" in request:
             request["tool_choice"] = relax_tool_choice(request["tool_choice"])
-        outcome = await call(round_no, request)
+        outcome = await call(turn, request)
         await _hook("on_turn_end", spec.on_turn_end, ctx, outcome.response)
-    if round_no and not outcome.response.output:
+    if rounds and not outcome.response.output:
         # spec L-20 (typescript-agent#63): an empty final answer after tool rounds
         # is asked for once more without tools, then accepted as it is.
         retry_request = dict(request)
         retry_request["tool_choice"] = "none"
-        outcome = await call(round_no, retry_request)
+        outcome = await call(turn, retry_request)
     if spec.output is not None and not state.pending_tool_calls:
         history, outcome = await _structured_output(spec, state, request, history, outcome, call)
     state.final_response = outcome.response
-    if not state.pending_tool_calls:  # a pause on manual tools set the history already
-        state.history = history + outcome.raw_output
+    state.history = history + outcome.raw_output
+    if conversation is not None:
+        await conversation.checkpoint(
+            state.history,
+            turn=state.turn,
+            response_id=outcome.response.id,
+            contexts=contexts,
+            status="complete",
+        )
+
+
+def _in_trio(fn: Callable[[], Any]) -> Any:
+    """Run ``fn`` in the trio thread: a tool in a worker thread writes its context there."""
+    try:
+        trio.lowlevel.current_task()
+    except RuntimeError:
+        return trio.from_thread.run_sync(fn)
+    return fn()
+
+
+def build_contexts(
+    tools: Sequence[Tool],
+    spec: RunSpec,
+    conversation: ConversationRun | None,
+    state: RunState,
+) -> ContextStore:
+    """The run's tool contexts: the tools' own, the shared one, the saved ones."""
+    schemas: dict[str, Any] = {t.name: t.context_schema for t in tools if t.context_schema}
+    saved = conversation.conversation.context if conversation is not None else {}
+    schemas[SHARED_CONTEXT] = spec.shared_context_schema
+    store = ContextStore(schemas, on_update=state.context_updates.append, dispatch=_in_trio)
+    store.seed_saved(saved)
+    if spec.context:
+        store.seed(spec.context)
+    return store
+
+
+async def _interruption(state: RunState, conversation: ConversationRun | None) -> str | None:
+    """An interruption request, from ``ModelResult.interrupt()`` or from the store."""
+    if state.interrupt_reason is not None:
+        return state.interrupt_reason
+    if conversation is not None:
+        return await conversation.interruption()
+    return None
+
+
+async def _stop_interrupted(
+    state: RunState,
+    conversation: ConversationRun | None,
+    history: list[Any],
+    reason: str,
+    response: Response,
+    turn: int,
+    contexts: ContextStore | None,
+) -> None:
+    state.history = history
+    state.final_response = response
+    state.interrupted_by = reason
+    if conversation is not None:
+        partial = PartialResponse(
+            text=response_text(response), tool_calls=parse_tool_calls(response)
+        )
+        await conversation.interrupted(
+            history,
+            reason=reason,
+            partial=partial,
+            turn=turn,
+            response_id=response.id,
+            contexts=contexts,
+        )
+
+
+def _error_output(message: str) -> str:
+    return _ENCODER.encode({"error": message}).decode()
+
+
+def _emit_outcomes(log: EventLog[Any], outcomes: Sequence[ToolOutcome]) -> list[Any]:
+    """Append each outcome's ``tool.result`` and ``tool.call_output``, in call order."""
+    return [
+        emit_outcome(
+            log,
+            o.call.id,
+            o.result if o.error is None else {"error": o.error},
+            output_for_model(o),
+            o.preliminary_results,
+        )
+        for o in outcomes
+    ]
 
 
 async def _structured_output(
@@ -375,11 +530,6 @@ def _raise_first_tool_error(outcomes: Sequence[ToolOutcome]) -> None:
                 tool_name=call.name,
                 call_id=call.id,
             ) from outcome.exception
-
-
-def _as_json(items: Sequence[FunctionCallOutputItem]) -> list[Any]:
-    """Output items as plain JSON values: history holds what the server sees."""
-    return [msgspec.to_builtins(item) for item in items]
 
 
 def _is_manual(found: Tool | None) -> bool:

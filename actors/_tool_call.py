@@ -57,6 +57,7 @@ from runtime._agent.outcomes import (
 from runtime._base.errors import ConfigurationError, ToolError
 
 if TYPE_CHECKING:
+    from runtime._agent.context import ContextStore
     from runtime._agent.params import TurnContext
     from runtime._agent.tools import Tool
     from runtime._protocol.wire import ParsedToolCall
@@ -169,6 +170,7 @@ async def run_tool_call(
     *,
     on_preliminary: Callable[[Any], None] | None = None,
     timeout: float | None = None,  # noqa: ASYNC109 - an overrun is an error outcome, not a cancellation
+    contexts: ContextStore | None = None,
 ) -> ToolOutcome:
     """Run one tool call and return its outcome; a tool failure is never raised.
 
@@ -188,6 +190,7 @@ async def run_tool_call(
         ctx: the turn (its ``number_of_turns`` and ``turn_request`` reach the tool).
         on_preliminary: called with each checked generator event.
         timeout: seconds the call may take when the tool sets no ``timeout``.
+        contexts: the run's tool contexts (``ctx.local``, ``ctx.set_context``...).
 
     Returns:
         The outcome: ``result`` or ``error``, and the preliminary events.
@@ -211,7 +214,12 @@ async def run_tool_call(
     request = ctx.turn_request
     if request is not None and not isinstance(request, MappingProxyType):
         request = MappingProxyType(request)  # the tool reads the request, never edits it
-    context = ToolContext(number_of_turns=ctx.number_of_turns, tool_call=call, turn_request=request)
+    context = ToolContext(
+        number_of_turns=ctx.number_of_turns,
+        tool_call=call,
+        turn_request=request,
+        contexts=contexts,
+    )
     preliminary: list[Any] = []
     outcome: ToolOutcome
     try:
@@ -260,6 +268,7 @@ async def run_tool_round(
     round_limit: int | None = None,
     limiters: Mapping[str, trio.CapacityLimiter] | None = None,
     default_timeout: float | None = None,
+    contexts: ContextStore | None = None,
 ) -> list[ToolOutcome]:
     """Run a round's calls in parallel and return their outcomes in call order.
 
@@ -276,6 +285,7 @@ async def run_tool_round(
         limiters: per-tool limiters by tool name; ``None`` makes fresh ones
             with :func:`make_tool_limiters` for this round.
         default_timeout: seconds a call may take when its tool sets no ``timeout``.
+        contexts: the run's tool contexts, handed to every call.
 
     Returns:
         One outcome per call, in the order of ``calls``.
@@ -313,7 +323,7 @@ async def run_tool_round(
             round_limiter or contextlib.nullcontext(),
         ):
             outcomes[index] = await run_tool_call(
-                tool, call, ctx, on_preliminary=emit, timeout=default_timeout
+                tool, call, ctx, on_preliminary=emit, timeout=default_timeout, contexts=contexts
             )
 
     ordered = round_limiter is not None or any(call.name in limiters for call in calls)

@@ -11,6 +11,9 @@ from __future__ import annotations
 import importlib as _importlib
 import typing as _typing
 
+from runtime._agent.context import (
+    ContextUpdate,
+)
 from runtime._agent.outcomes import (
     FinalResult,
     ToolContext,
@@ -315,6 +318,7 @@ __all__ = [
     "Completions",
     "ConfigurationError",
     "ConflictError",
+    "ContextUpdate",
     "ConversationState",
     "CreateAuthCodeRequest",
     "CreateKeyRequest",

@@ -73,7 +73,12 @@ def test_model_result_surface() -> None:
         "get_tool_calls_stream",
         "get_tool_stream",
         "get_usage",
+        "get_state",
+        "get_context_updates",
         "id",
+        "interrupt",
+        "interrupted_by",
+        "requires_approval",
         "snapshot",
         "started",
         "wait_done",
@@ -85,4 +90,5 @@ def test_call_model_takes_every_request_field_in_snake_case() -> None:
     request_fields = set(runtime.ResponsesRequest.__struct_fields__) - {"stream", "tools"}
     assert request_fields <= params
     assert {"tools", "stop_when", "allow_final_response", "retry", "retention"} <= params
+    assert {"state", "approve", "reject", "require_approval", "context"} <= params
     assert all(p == p.lower() for p in params)

@@ -52,6 +52,7 @@ FROZEN: dict[str, tuple[str, ...]] = {
         "Completions",
         "ConfigurationError",
         "ConflictError",
+        "ContextUpdate",
         "ConversationState",
         "CreateAuthCodeRequest",
         "CreateKeyRequest",
@@ -233,6 +234,7 @@ FROZEN: dict[str, tuple[str, ...]] = {
         "sse_bytes",
         "text_turn",
         "tool_call_turn",
+        "tool_outputs",
         "turn_events",
     ),
     "runtime.emulator": (

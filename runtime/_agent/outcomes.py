@@ -17,6 +17,8 @@ from typing import Any, Final, Generic, TypeVar
 
 import msgspec
 
+from runtime._agent.context import SHARED_CONTEXT, ContextStore
+from runtime._base.errors import ConfigurationError
 from runtime._protocol.wire import ParsedToolCall  # noqa: TC001 - msgspec resolves Struct fields at runtime
 
 __all__ = [
@@ -65,14 +67,61 @@ class ToolContext(msgspec.Struct, frozen=True, kw_only=True):
     """What a tool's ``execute`` receives besides its input.
 
     Attributes:
-        number_of_turns: the tool round running the tool (1 for the first round).
+        number_of_turns: the turn of the round running the tool (1 for the
+            first round of a new conversation; numbers go on when a saved
+            conversation is resumed).
         tool_call: the call being executed (``id`` is the wire ``call_id``).
         turn_request: the request that produced the call, read-only, when known.
+        contexts: the run's tool contexts (read them through :attr:`local`
+            and :attr:`shared`), or ``None`` when the run has none.
     """
 
     number_of_turns: int
     tool_call: ParsedToolCall
     turn_request: Mapping[str, Any] | None = None
+    contexts: ContextStore | None = None
+
+    @property
+    def local(self) -> Any:
+        """This tool's context value (of its ``context_schema``), or ``None``."""
+        return None if self.contexts is None else self.contexts.get(self.tool_call.name)
+
+    @property
+    def shared(self) -> Any:
+        """The run's shared context value, or ``None``."""
+        return None if self.contexts is None else self.contexts.get(SHARED_CONTEXT)
+
+    def set_context(self, changes: Any = None, /, **fields: Any) -> Any:
+        """Update this tool's context: ``ctx.set_context(count=2)`` or ``set_context(value)``.
+
+        The changes are merged over the current value and validated against
+        the tool's ``context_schema``; the new value is visible at once to
+        every tool, saved with the conversation and streamed by
+        ``ModelResult.get_context_updates()``.
+
+        Returns:
+            The new value.
+
+        Raises:
+            ConfigurationError: the tool has no ``context_schema``, or the
+                result does not match it (nothing changes).
+        """
+        return self._set(self.tool_call.name, changes, fields)
+
+    def set_shared_context(self, changes: Any = None, /, **fields: Any) -> Any:
+        """Update the shared context, as :meth:`set_context` does for the tool's own."""
+        return self._set(SHARED_CONTEXT, changes, fields)
+
+    def _set(self, name: str, changes: Any, fields: dict[str, Any]) -> Any:
+        if self.contexts is None:
+            raise ConfigurationError(
+                f"tool {self.tool_call.name!r} has no context store: give the tool a "
+                "context_schema (or the run a shared_context_schema)"
+            )
+        patch: Any = fields if changes is None else changes
+        if changes is not None and fields:
+            patch = {**msgspec.to_builtins(changes), **fields}
+        return self.contexts.set(name, patch, turn=self.number_of_turns, call_id=self.tool_call.id)
 
 
 class FinalResult(msgspec.Struct, Generic[T], frozen=True):

@@ -57,16 +57,14 @@ from __future__ import annotations
 
 import contextlib
 import inspect
-import re
 import sys
 import typing
-from collections.abc import Callable, Mapping
-from types import MappingProxyType
 from typing import Annotated, Any, Final, Literal
 
 import msgspec
 
-from runtime._agent.callbacks import NEXT_TURN_PARAM_KEYS, positional_arity
+from runtime._agent.approvals import check_require_approval
+from runtime._agent.context import SHARED_CONTEXT, check_context_schema
 from runtime._agent.jsonschema import JSONSchemaError, Validator, compile_schema
 from runtime._agent.outcomes import ToolContext
 from runtime._agent.schema import (
@@ -78,7 +76,18 @@ from runtime._agent.schema import (
     parse_docstring,
     resolve_annotations,
 )
+from runtime._agent.tool_options import (
+    ToolKind,
+    check_name,
+    check_options,
+    is_async_gen_function,
+    positional_invoker,
+    tool_kind,
+)
 from runtime._base.errors import ConfigurationError, ToolError
+
+if typing.TYPE_CHECKING:
+    from collections.abc import Callable, Mapping
 
 __all__ = [
     "RESERVED_TOOL_NAME",
@@ -88,12 +97,8 @@ __all__ = [
     "tool",
 ]
 
-ToolKind = Literal["regular", "generator", "manual"]
-
-RESERVED_TOOL_NAME: Final = "shared"
+RESERVED_TOOL_NAME: Final = SHARED_CONTEXT
 """The name kept for the shared context store of the SDK; no tool may use it."""
-
-_NAME_PATTERN: Final = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 
 def _schema_or_error(tool_name: str, what: str, schema_type: Any) -> dict[str, Any]:
@@ -140,9 +145,13 @@ class Tool:
         run_sync_in_thread: run a sync ``execute`` in a worker thread.
         timeout: seconds one call may take, or ``None``.
         max_concurrency: how many calls of this tool may run at once, or ``None``.
+        require_approval: ``False``, ``True`` or ``fn(call, context) -> bool``:
+            whether a call waits for a human's decision (see the approvals guide).
+        context_schema: msgspec type of the tool's own context, or ``None``.
     """
 
     __slots__ = (
+        "_context_schema",
         "_description",
         "_event_schema",
         "_event_validator",
@@ -157,6 +166,7 @@ class Tool:
         "_output_schema",
         "_output_validator",
         "_parameters",
+        "_require_approval",
         "_run_sync_in_thread",
         "_timeout",
     )
@@ -176,8 +186,16 @@ class Tool:
         run_sync_in_thread: bool,
         timeout: float | None,
         max_concurrency: int | None,
+        require_approval: bool | Callable[..., Any] = False,
+        context_schema: Any = None,
     ) -> None:
         self._name = name
+        self._require_approval = check_require_approval(f"Tool {name!r}", require_approval)
+        if self._require_approval is None:
+            raise ConfigurationError(
+                f"Tool {name!r} require_approval must be True, False or a function, got None"
+            )
+        self._context_schema = check_context_schema(f"Tool {name!r}", context_schema)
         self._description = description
         self._input_schema = input_schema
         self._output_schema = output_schema
@@ -261,6 +279,14 @@ class Tool:
     @property
     def max_concurrency(self) -> int | None:
         return self._max_concurrency
+
+    @property
+    def require_approval(self) -> bool | Callable[..., Any]:
+        return self._require_approval  # type: ignore[no-any-return]
+
+    @property
+    def context_schema(self) -> Any:
+        return self._context_schema
 
     @property
     def parameters(self) -> dict[str, Any]:
@@ -395,126 +421,6 @@ class Tool:
 # --- building tools ------------------------------------------------------------
 
 
-def _check_name(name: object) -> str:
-    if not isinstance(name, str) or _NAME_PATTERN.fullmatch(name) is None:
-        raise ConfigurationError(
-            f"Tool name {name!r} must be 1 to 64 letters, digits, underscores or hyphens"
-        )
-    if name == RESERVED_TOOL_NAME:
-        raise ConfigurationError(
-            'Tool name "shared" is reserved for shared context. Choose a different name.'
-        )
-    return name
-
-
-def _check_options(
-    name: str,
-    timeout: float | None,
-    max_concurrency: int | None,
-    next_turn_params: Mapping[str, Callable[..., Any]] | None,
-) -> Mapping[str, Callable[..., Any]] | None:
-    if timeout is not None and (
-        isinstance(timeout, bool)
-        or not isinstance(timeout, int | float)
-        or not timeout > 0
-        or timeout != timeout
-    ):
-        raise ConfigurationError(
-            f"Tool {name!r} timeout {timeout!r} must be a positive number of seconds or None"
-        )
-    if max_concurrency is not None and (
-        isinstance(max_concurrency, bool)
-        or not isinstance(max_concurrency, int)
-        or max_concurrency < 1
-    ):
-        raise ConfigurationError(
-            f"Tool {name!r} max_concurrency {max_concurrency!r} must be an integer >= 1 or None"
-        )
-    if next_turn_params is None:
-        return None
-    if not isinstance(next_turn_params, Mapping):
-        raise ConfigurationError(
-            f"Tool {name!r} next_turn_params {next_turn_params!r} must be a mapping of "
-            "field names to functions"
-        )
-    for key, fn in next_turn_params.items():
-        if key not in NEXT_TURN_PARAM_KEYS:
-            raise ConfigurationError(
-                f"Tool {name!r} next_turn_params key {key!r} is not one of "
-                f"{', '.join(NEXT_TURN_PARAM_KEYS)}"
-            )
-        if not callable(fn):
-            raise ConfigurationError(
-                f"Tool {name!r} next_turn_params value for {key!r} must be callable, got {fn!r}"
-            )
-    return MappingProxyType(dict(next_turn_params))
-
-
-def _is_async_gen_function(fn: Callable[..., Any]) -> bool:
-    return inspect.isasyncgenfunction(fn) or inspect.isasyncgenfunction(
-        getattr(fn, "__call__", None)  # noqa: B004 - callable objects
-    )
-
-
-def _is_coroutine_function(fn: Callable[..., Any]) -> bool:
-    return inspect.iscoroutinefunction(fn) or inspect.iscoroutinefunction(
-        getattr(fn, "__call__", None)  # noqa: B004 - callable objects
-    )
-
-
-def _positional_invoker(fn: Callable[..., Any]) -> Callable[[Any, ToolContext], Any]:
-    arity = positional_arity(fn, 2)
-    if arity == 2:
-        return fn
-    if arity == 1:
-        return lambda arguments, context: fn(arguments)
-    return lambda arguments, context: fn()
-
-
-def _tool_kind(
-    name: str,
-    execute: object,
-    output_schema: Any,
-    event_schema: Any,
-    run_sync_in_thread: bool,
-) -> ToolKind:
-    if execute is False:
-        if event_schema is not None:
-            raise ConfigurationError(
-                f"Tool {name!r} is manual (execute=False) and cannot have an event_schema"
-            )
-        return "manual"
-    if execute is True or not callable(execute):
-        raise ConfigurationError(
-            f"Tool {name!r} execute {execute!r} must be a function, or False for a manual tool"
-        )
-    if event_schema is not None:
-        if not _is_async_gen_function(execute):
-            raise ConfigurationError(
-                f"Tool {name!r} has an event_schema, so execute {execute!r} must be an async "
-                "generator function"
-            )
-        if output_schema is None:
-            raise ConfigurationError(
-                f"Tool {name!r} has an event_schema, so it also needs an output_schema"
-            )
-        if run_sync_in_thread:
-            raise ConfigurationError(
-                f"Tool {name!r} is a generator tool and cannot use run_sync_in_thread"
-            )
-        return "generator"
-    if _is_async_gen_function(execute):
-        raise ConfigurationError(
-            f"Tool {name!r} execute {execute!r} is an async generator function, "
-            "which needs an event_schema"
-        )
-    if run_sync_in_thread and _is_coroutine_function(execute):
-        raise ConfigurationError(
-            f"Tool {name!r} execute {execute!r} is async, so run_sync_in_thread must be False"
-        )
-    return "regular"
-
-
 def tool(
     name: str,
     *,
@@ -527,6 +433,8 @@ def tool(
     timeout: float | None = None,
     max_concurrency: int | None = None,
     run_sync_in_thread: bool = False,
+    require_approval: bool | Callable[..., Any] = False,
+    context_schema: Any = None,
 ) -> Tool:
     """Create a tool, as the SDK's ``tool({...})`` does.
 
@@ -555,6 +463,11 @@ def tool(
         max_concurrency: how many calls of this tool may run at once.
         run_sync_in_thread: run a sync ``execute`` in a worker thread instead
             of blocking the event loop.
+        require_approval: ``True``, or ``fn(call, context) -> bool`` (sync or
+            async), to make calls wait for a human's decision; needs
+            ``call_model(state=...)``.
+        context_schema: msgspec type (a Struct) of the tool's own context,
+            read as ``context.local`` and written with ``context.set_context``.
 
     Returns:
         The :class:`Tool`.
@@ -562,13 +475,13 @@ def tool(
     Raises:
         ConfigurationError: any argument is invalid; the message names it.
     """
-    checked_name = _check_name(name)
+    checked_name = check_name(name)
     if description is not None and not isinstance(description, str):
         raise ConfigurationError(
             f"Tool {checked_name!r} description {description!r} must be a string or None"
         )
-    kind = _tool_kind(checked_name, execute, output_schema, event_schema, run_sync_in_thread)
-    functions = _check_options(checked_name, timeout, max_concurrency, next_turn_params)
+    kind = tool_kind(checked_name, execute, output_schema, event_schema, run_sync_in_thread)
+    functions = check_options(checked_name, timeout, max_concurrency, next_turn_params)
     fn = None if execute is False else execute
     return Tool(
         name=checked_name,
@@ -577,12 +490,14 @@ def tool(
         output_schema=output_schema,
         event_schema=event_schema,
         execute=fn,
-        invoke=None if fn is None else _positional_invoker(fn),
+        invoke=None if fn is None else positional_invoker(fn),
         next_turn_params=functions,
         kind=kind,
         run_sync_in_thread=run_sync_in_thread,
         timeout=timeout,
         max_concurrency=max_concurrency,
+        require_approval=require_approval,
+        context_schema=context_schema,
     )
 
 
@@ -601,10 +516,12 @@ def _build_function_tool(
     timeout: float | None,
     max_concurrency: int | None,
     run_sync_in_thread: bool,
+    require_approval: bool | Callable[..., Any] = False,
+    context_schema: Any = None,
 ) -> Tool:
     if not callable(fn):
         raise ConfigurationError(f"@function_tool needs a function, got {fn!r}")
-    tool_name = _check_name(name if name is not None else getattr(fn, "__name__", None))
+    tool_name = check_name(name if name is not None else getattr(fn, "__name__", None))
     hints, unresolved = resolve_annotations(fn, localns)
     summary, arg_docs = parse_docstring(inspect.getdoc(fn))
     signature = inspect.signature(fn)
@@ -650,7 +567,7 @@ def _build_function_tool(
         tool_name, fields, kw_only=True, module=getattr(fn, "__module__", None)
     )
 
-    is_generator = _is_async_gen_function(fn)
+    is_generator = is_async_gen_function(fn)
     if output_schema is None and not is_generator:
         if "return" in unresolved:
             raise ConfigurationError(
@@ -665,8 +582,8 @@ def _build_function_tool(
             f"Tool {tool_name!r}: {fn!r} is an async generator function, so @function_tool "
             "needs event_schema= and output_schema="
         )
-    kind = _tool_kind(tool_name, fn, output_schema, event_schema, run_sync_in_thread)
-    functions = _check_options(tool_name, timeout, max_concurrency, next_turn_params)
+    kind = tool_kind(tool_name, fn, output_schema, event_schema, run_sync_in_thread)
+    functions = check_options(tool_name, timeout, max_concurrency, next_turn_params)
 
     def invoke(arguments: Any, context: ToolContext) -> Any:
         kwargs = msgspec.structs.asdict(arguments)
@@ -687,6 +604,8 @@ def _build_function_tool(
         run_sync_in_thread=run_sync_in_thread,
         timeout=timeout,
         max_concurrency=max_concurrency,
+        require_approval=require_approval,
+        context_schema=context_schema,
     )
 
 
@@ -705,6 +624,8 @@ def function_tool(
     timeout: float | None = None,
     max_concurrency: int | None = None,
     run_sync_in_thread: bool = False,
+    require_approval: bool | Callable[..., Any] = False,
+    context_schema: Any = None,
 ) -> Callable[[Callable[..., Any]], Tool]: ...
 
 
@@ -720,6 +641,8 @@ def function_tool(
     timeout: float | None = None,
     max_concurrency: int | None = None,
     run_sync_in_thread: bool = False,
+    require_approval: bool | Callable[..., Any] = False,
+    context_schema: Any = None,
 ) -> Tool | Callable[[Callable[..., Any]], Tool]:
     """Make a tool from a typed function: ``@function_tool`` or ``@function_tool(...)``.
 
@@ -772,6 +695,8 @@ def function_tool(
             timeout=timeout,
             max_concurrency=max_concurrency,
             run_sync_in_thread=run_sync_in_thread,
+            require_approval=require_approval,
+            context_schema=context_schema,
         )
 
     if fn is not None:

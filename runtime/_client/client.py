@@ -10,16 +10,22 @@ from __future__ import annotations
 
 import contextlib
 import functools
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Final, Literal, Self, final
 
 import msgspec
 import trio
 from msgspec import UnsetType
 
+from runtime._agent.approvals import check_require_approval, tools_needing_a_store
+from runtime._agent.context import SHARED_CONTEXT, ContextStore, check_context_schema
 from runtime._agent.inputs import check_input, check_request_body, check_tools
 from runtime._agent.output import OutputSpec
 from runtime._agent.request import TurnRequest, request_fields
+from runtime._agent.state import check_decisions
 from runtime._agent.stop import DEFAULT_STOP
+from runtime._agent.store import check_state_accessor
+from runtime._agent.tools import Tool
 from runtime._base.errors import ConfigurationError
 from runtime._base.groups import unwrap_lone_exception
 from runtime._client.result import ModelResult
@@ -32,13 +38,13 @@ from runtime._run.retention import KEEP_ALL
 from runtime._run.status import RunSpec
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Mapping, Sequence
+    from collections.abc import Callable, Sequence
     from types import TracebackType
 
     from runtime._agent.params import TurnContext
     from runtime._agent.request import Dynamic, InputItem
     from runtime._agent.stop import StopWhen
-    from runtime._agent.tools import Tool
+    from runtime._agent.store import StateAccessor
     from runtime._http.transport import HTTPTimeout, HttpxTransport
     from runtime._protocol.wire import (
         CacheControl,
@@ -235,6 +241,12 @@ class OpenRouter:
         tool_errors: Literal["model", "raise"] = "model",
         output: Any = None,
         output_retries: int = 1,
+        state: StateAccessor | None = None,
+        approve: Sequence[str] | None = None,
+        reject: Sequence[str] | Mapping[str, str] | None = None,
+        require_approval: bool | Callable[..., Any] | None = None,
+        context: Mapping[str, Any] | None = None,
+        shared_context_schema: Any = None,
     ) -> ModelResult:
         """Start describing an agent run; synchronous and lazy (no I/O here).
 
@@ -274,6 +286,24 @@ class OpenRouter:
             output_retries: how many times a non-matching answer is asked for
                 again (default 1) before the run fails with
                 ``StructuredOutputError``.
+            state: where the conversation is loaded from and saved to (a
+                ``StateAccessor``: ``MemoryStateStore``, ``JSONFileStateStore`` or
+                your own); the run continues the saved conversation, and ``input``
+                is appended to it.
+            approve: ids of pending calls to run (needs ``state``).
+            reject: ids of pending calls to refuse, or ``{id: reason}`` (needs
+                ``state``); the model reads ``{"error": reason}``.
+            require_approval: ``True``, ``False`` or ``fn(call, context) -> bool``
+                for every call of this run, overriding the tools' own setting;
+                ``None`` leaves it to each tool.
+            context: initial tool contexts, by tool name (and ``"shared"``);
+                they win over the saved ones.
+            shared_context_schema: msgspec type of the shared context (default:
+                a plain JSON object).
+
+        Raises:
+            ConfigurationError: a bad argument; approval configured (or
+                ``approve``/``reject`` given) without ``state``.
 
         Returns:
             A ``ModelResult``; the run starts on its first use.
@@ -363,6 +393,9 @@ class OpenRouter:
             )
         if tool_timeout is not None and not tool_timeout > 0:
             raise ConfigurationError(f"tool_timeout must be positive, got {tool_timeout!r}")
+        conversation = _check_conversation(
+            checked_tools, state, approve, reject, require_approval, context, shared_context_schema
+        )
         all_headers = {"x-openrouter-callmodel": "true"}
         if headers:
             all_headers.update(headers)
@@ -379,6 +412,7 @@ class OpenRouter:
             on_turn_start=_check_hook("on_turn_start", on_turn_start),
             on_turn_end=_check_hook("on_turn_end", on_turn_end),
             output=output_spec,
+            **conversation,
         )
         return ModelResult(
             spec=spec,
@@ -425,6 +459,50 @@ def _with_format(text: Any, fmt: dict[str, Any]) -> dict[str, Any]:
             "give one of them"
         )
     return {**text, "format": fmt}
+
+
+def _check_conversation(
+    tools: Sequence[Tool | dict[str, Any]],
+    state: Any,
+    approve: Any,
+    reject: Any,
+    require_approval: Any,
+    context: Any,
+    shared_context_schema: Any,
+) -> dict[str, Any]:
+    """The conversation options of a run, checked before any I/O."""
+    checked_state = None if state is None else check_state_accessor(state)
+    decisions = check_decisions(approve, reject)
+    call_level = check_require_approval("call_model", require_approval)
+    if checked_state is None:
+        if decisions:
+            raise ConfigurationError(
+                "approve and reject need state=: the pending calls live in the saved conversation"
+            )
+        gated = tools_needing_a_store([t for t in tools if isinstance(t, Tool)], call_level)
+        if gated:
+            raise ConfigurationError(
+                f"tools that require approval need a state store to pause in, but no state= "
+                f"was given: {gated!r} (pass state=MemoryStateStore() or JSONFileStateStore(path))"
+            )
+    if context is not None and not isinstance(context, Mapping):
+        raise ConfigurationError(
+            f"context must be a mapping of tool name to value, got {context!r}"
+        )
+    if context is not None or shared_context_schema is not None:
+        # Check the values now (the run seeds a fresh store the same way).
+        schemas = {
+            t.name: t.context_schema for t in tools if isinstance(t, Tool) and t.context_schema
+        }
+        schemas[SHARED_CONTEXT] = check_context_schema("call_model shared", shared_context_schema)
+        ContextStore(schemas).seed(context or {})
+    return {
+        "state": checked_state,
+        "decisions": decisions,
+        "require_approval": call_level,
+        "context": dict(context) if context is not None else None,
+        "shared_context_schema": shared_context_schema,
+    }
 
 
 def _check_tool_errors(policy: str) -> str:

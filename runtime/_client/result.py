@@ -22,7 +22,7 @@ import msgspec
 import trio
 
 from runtime._agent.partial_json import NOTHING, PartialJSON, PartialJSONError
-from runtime._base.errors import ConfigurationError, RunCancelled
+from runtime._base.errors import ConfigurationError, RunCancelled, RunError
 from runtime._base.groups import unwrap_lone_exception
 from runtime._protocol.assembly import ItemSnapshotter, ToolCallAssembler
 from runtime._protocol.events import (
@@ -50,6 +50,8 @@ if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
     from types import TracebackType
 
+    from runtime._agent.context import ContextUpdate
+    from runtime._agent.state import ConversationState
     from runtime._run.cursor import Cursor
     from runtime._run.retention import Retention
 
@@ -297,6 +299,9 @@ class ModelResult:
             tool_calls_executed=state.tool_calls_executed,
             next_seq=self._log.next_seq,
             error=None if state.error is None else repr(state.error),
+            conversation_id=None if state.conversation is None else state.conversation.id,
+            conversation_status=None if state.conversation is None else state.conversation.status,
+            pending_tool_calls=list(state.pending_tool_calls),
         )
 
     def events(self, from_seq: int = 0) -> Cursor[Any]:
@@ -349,8 +354,7 @@ class ModelResult:
         self._state.move_to("cancelled")
         if not self._log.closed:
             self._log.close()
-        self._state.first_response_ready.set()
-        self._state.done.set()
+        self._state.mark_done()
 
     def _fail(self, exc: Exception) -> None:
         """Record a failure that escaped the runner, as the runner records one."""
@@ -358,8 +362,7 @@ class ModelResult:
         self._state.move_to("failed")
         if not self._log.closed:
             self._log.close(exc)
-        self._state.first_response_ready.set()
-        self._state.done.set()
+        self._state.mark_done()
 
     def _ensure_started(self) -> None:
         if not self._started:
@@ -419,6 +422,13 @@ class ModelResult:
         if state.error is not None:
             raise state.error
         if state.final_response is None:
+            conversation = state.conversation
+            if conversation is not None and conversation.paused and state.status == "done":
+                pending = [c.id for c in conversation.pending_tool_calls]
+                raise RunError(
+                    f"conversation {conversation.id!r} is still {conversation.status}: this run "
+                    f"applied its decisions and sent no request (pending: {pending!r})"
+                )
             raise RunCancelled("the run was cancelled before it produced a response")
         return state.final_response
 
@@ -428,7 +438,11 @@ class ModelResult:
         """The text of the final response (its first message's text), after the run ends.
 
         Raises the run's error if it failed, ``RunCancelled`` if it was cancelled.
+        A resume that left calls pending sent no request: its text is ``""``.
         """
+        state = await self._wait()
+        if state.final_response is None and state.error is None and state.status == "done":
+            return ""
         return response_text(await self._final())
 
     async def get_response(self) -> Response:
@@ -470,11 +484,68 @@ class ModelResult:
         return parse_tool_calls(first)
 
     async def get_pending_tool_calls(self) -> list[ParsedToolCall]:
-        """Calls of manual tools (``execute=False``) the run stopped on; ``[]`` if none."""
+        """The calls the run stopped on, in call order; ``[]`` if none.
+
+        Calls waiting for approval (``require_approval``) and calls of manual
+        tools (``execute=False``).
+        """
         state = await self._wait()
         if state.error is not None:
             raise state.error
         return list(state.pending_tool_calls)
+
+    async def requires_approval(self) -> bool:
+        """Whether the run ended paused, waiting for approve/reject decisions.
+
+        Waits for the run to end. Resume with ``call_model(state=..., approve=[...],
+        reject=[...])`` and the same store.
+        """
+        state = await self._wait()
+        if state.error is not None:
+            raise state.error
+        conversation = state.conversation
+        return conversation is not None and conversation.status == "awaiting_approval"
+
+    async def get_state(self) -> ConversationState | None:
+        """The conversation as this run last saved it (``None`` without ``state=``).
+
+        Waits for the run to end. After a failure or a cancellation it is the
+        last checkpoint (never raises the run's error).
+        """
+        return (await self._wait()).conversation
+
+    def interrupt(self, reason: str = "interrupted") -> None:
+        """Stop the run at its next safe point, from any task; not a checkpoint.
+
+        Safe points: after a response arrives (before its calls run; each
+        call then reads an "interrupted" error output) and after a tool round
+        (before the follow-up request). The run ends normally: streams end
+        cleanly, ``get_text()`` is the text of the response in hand, and with
+        ``state=`` the conversation is saved as ``interrupted`` with its
+        ``partial_response``. A run that has no safe point left (its last
+        response is final) completes as usual. Another process stops a run
+        through its store (``store.request_interrupt(reason)``).
+
+        Raises:
+            ConfigurationError: ``reason`` is not a non-empty string.
+        """
+        if not isinstance(reason, str) or not reason:
+            raise ConfigurationError(f"interrupt reason must be a non-empty string, got {reason!r}")
+        if self._state.interrupt_reason is None:
+            self._state.interrupt_reason = reason
+
+    @property
+    def interrupted_by(self) -> str | None:
+        """The reason of the interruption the run stopped on, or ``None``."""
+        return self._state.interrupted_by
+
+    def get_context_updates(self) -> ResultStream[ContextUpdate]:
+        """Every accepted tool-context write of the run, as it happens (full replay).
+
+        Context values never go to the event log (nor the websocket feed).
+        """
+        self._ensure_started()
+        return ResultStream(self._state.context_updates.cursor(0), _identity)
 
     async def get_conversation(self) -> list[Any]:
         """The whole input history after the run: what to send to continue it.

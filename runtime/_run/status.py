@@ -14,12 +14,17 @@ import trio
 
 from runtime._agent.stop import StepResult  # noqa: TC001 - msgspec resolves it at run time
 from runtime._agent.usage import RunUsage
-from runtime._protocol.wire import Response  # noqa: TC001 - msgspec resolves it at run time
+from runtime._protocol.wire import (  # noqa: TC001 - msgspec resolves them at run time
+    ParsedToolCall,
+    Response,
+)
+from runtime._run.eventlog import EventLog
 
 if TYPE_CHECKING:
+    from runtime._agent.context import ContextUpdate
     from runtime._agent.output import OutputSpec
+    from runtime._agent.state import ConversationState, Decisions
     from runtime._agent.tools import Tool
-    from runtime._protocol.wire import ParsedToolCall
 
 __all__ = [
     "CHECKPOINT_VERSION",
@@ -91,6 +96,12 @@ class RunSpec(msgspec.Struct, frozen=True, kw_only=True):
     ``record``): a call id claimed before is never run again."""
     output: OutputSpec | None = None
     """What ``call_model(output=...)`` asked for (structured output), or ``None``."""
+    state: Any = None
+    """The ``StateAccessor`` of ``call_model(state=...)`` (approvals, resumable conversations)."""
+    decisions: Decisions | None = None
+    require_approval: Any = None
+    context: dict[str, Any] | None = None
+    shared_context_schema: Any = None
 
 
 class TurnCheckpoint(msgspec.Struct, frozen=True, kw_only=True):
@@ -135,10 +146,25 @@ class RunState:
         self.error: BaseException | None = None
         self.output: Any = None
         self.done = trio.Event()
+        #: The conversation as last saved (``call_model(state=...)``), else ``None``.
+        self.conversation: ConversationState | None = None
+        #: Set by ``ModelResult.interrupt()``; honoured at the next safe point.
+        self.interrupt_reason: str | None = None
+        #: The reason of the interruption the run honoured, if it stopped on one.
+        self.interrupted_by: str | None = None
+        #: Every accepted tool-context write, for ``get_context_updates()``.
+        self.context_updates: EventLog[ContextUpdate] = EventLog()
 
     @property
     def status(self) -> RunStatus:
         return self._status
+
+    def mark_done(self) -> None:
+        """Wake every waiter: the run has ended (however it ended). Idempotent."""
+        if not self.context_updates.closed:
+            self.context_updates.close()
+        self.first_response_ready.set()
+        self.done.set()
 
     def move_to(self, status: RunStatus) -> None:
         """Change the status along :data:`TRANSITIONS`.
@@ -155,6 +181,11 @@ class RunSnapshot(msgspec.Struct, frozen=True, kw_only=True):
     """A point-in-time view of one run, for registries and dashboards.
 
     ``status`` is a :data:`RunStatus`. ``error`` is the repr of the failure.
+    With ``call_model(state=...)``, ``conversation_id`` and
+    ``conversation_status`` say where the conversation stands (a run that
+    paused for approval is ``done`` with ``conversation_status``
+    ``"awaiting_approval"``), and ``pending_tool_calls`` lists the calls it
+    waits for.
     """
 
     id: str
@@ -165,3 +196,6 @@ class RunSnapshot(msgspec.Struct, frozen=True, kw_only=True):
     tool_calls_executed: int
     next_seq: int
     error: str | None = None
+    conversation_id: str | None = None
+    conversation_status: str | None = None
+    pending_tool_calls: list[ParsedToolCall] = msgspec.field(default_factory=list)

@@ -105,6 +105,8 @@ def responses_conversation(body: ResponsesBody) -> Conversation:
     names: dict[str, str] = {}
     results: list[ToolOutputSeen] = []
     earlier: list[ToolOutputSeen] = []
+    called: list[str] = []
+    answered: set[str] = set()
     for item in items or ():
         kind = item.get("type")
         if kind in (None, "message"):
@@ -118,14 +120,21 @@ def responses_conversation(body: ResponsesBody) -> Conversation:
         elif kind == "function_call":
             call_id, name = str(item.get("call_id", "")), str(item.get("name", ""))
             names[call_id] = name
+            called.append(call_id)
             texts.append(name + str(item.get("arguments", "")))
         elif kind == "function_call_output":
             call_id = str(item.get("call_id", ""))
+            answered.add(call_id)
             output = _content_text(item.get("output"))
             texts.append(output)
             results.append(ToolOutputSeen(call_id=call_id, name=names.get(call_id), output=output))
         elif kind == "reasoning":
             texts.append(_content_text(item.get("summary")) + _content_text(item.get("content")))
+    for call_id in called:
+        # As the providers behind OpenRouter do: a call without its output is a
+        # broken conversation (the SDK sent such requests after a mixed round).
+        if call_id not in answered:
+            raise HTTPError(400, f"No tool output found for function call {call_id}.")
     tools = tuple(
         ToolSpec(name=str(tool["name"]), parameters=tool.get("parameters"))
         for tool in body.tools or ()

@@ -4,6 +4,8 @@
   requests, one ``handle()`` entry point for an in-process transport.
 * Turn builders — :func:`text_turn`, :func:`tool_call_turn`,
   :func:`failed_turn`, :func:`incomplete_turn`, :func:`error_turn`.
+* :func:`tool_outputs` — the tool outputs a recorded request sent back, in
+  order (for approval and resume flows).
 * Raw streams — :func:`turn_events` (the events of a turn) and
   :func:`sse_bytes` (events to SSE bytes).
 
@@ -18,7 +20,7 @@ from __future__ import annotations
 from runtime._base.publish import publish as _publish
 from runtime.emulator._core import RecordedRequest
 from runtime.emulator._script import Fault, Script, ToolCall, Turn, TurnError, TurnUsage
-from runtime.testing._fake import FakeOpenRouter
+from runtime.testing._fake import FakeOpenRouter, tool_outputs
 from runtime.testing._turns import (
     error_turn,
     failed_turn,
@@ -44,6 +46,7 @@ __all__ = [
     "sse_bytes",
     "text_turn",
     "tool_call_turn",
+    "tool_outputs",
     "turn_events",
 ]
 

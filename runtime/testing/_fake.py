@@ -9,25 +9,44 @@ the adapter lives in the transport module, which owns that dependency.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Final, final
 
 from runtime.emulator._core import Emulator, RecordedRequest
 from runtime.testing._turns import FAKE_EPOCH
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable, Mapping
+    from collections.abc import Callable, Iterable
 
     from runtime._http.transport import HttpxTransport
     from runtime.emulator._http import EmulatorResponse
     from runtime.emulator._script import Script, Turn
 
-__all__ = ["FakeOpenRouter"]
+__all__ = ["FakeOpenRouter", "tool_outputs"]
 
 FAKE_BASE_URL: Final = "https://openrouter.fake/api/v1"
 
 
 def _fixed_clock() -> float:
     return float(FAKE_EPOCH)
+
+
+def tool_outputs(body: Mapping[str, Any]) -> list[tuple[str, Any]]:
+    """The ``function_call_output`` items of a recorded request body, in order.
+
+    Each as ``(call_id, output)``; handy to check what a resumed conversation
+    sent back, and in which order::
+
+        assert tool_outputs(fake.bodies()[-1]) == [("call_1", '"sent"')]
+    """
+    items = body.get("input")
+    if not isinstance(items, list):
+        return []
+    return [
+        (str(item.get("call_id")), item.get("output"))
+        for item in items
+        if isinstance(item, Mapping) and item.get("type") == "function_call_output"
+    ]
 
 
 @final

@@ -300,3 +300,18 @@ async def test_max_output_tokens_cuts_a_builtin_answer_to_incomplete(
     assert terminal["type"] == "response.incomplete"
     assert terminal["response"]["incomplete_details"] == {"reason": "max_output_tokens"}
     assert terminal["response"]["output_text"] == text[:8]
+
+
+async def test_a_function_call_without_its_output_is_a_400(
+    client: httpx.AsyncClient, openapi: Any
+) -> None:
+    """Providers refuse a conversation with an unanswered call; so does the emulator."""
+    call = {"type": "function_call", "call_id": "call_1", "name": "t", "arguments": "{}"}
+    answer = {"type": "function_call_output", "call_id": "call_1", "output": "1"}
+    body = {"model": "emulator/echo", "input": [{"role": "user", "content": "hi"}, call]}
+    with trio.fail_after(BOUND):
+        refused = await post_stream(client, openapi, body)
+        accepted = await post_stream(client, openapi, {**body, "input": [*body["input"], answer]})
+    assert refused.status_code == 400
+    assert refused.json()["error"]["message"] == "No tool output found for function call call_1."
+    assert accepted.status_code == 200
