@@ -15,10 +15,13 @@ events of unknown types), in both envelopes, one by one or batched:
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgspec
-from hypothesis import given, strategies as st
+import trio
+import trio.testing
+from hypothesis import given, settings, strategies as st
+from trio_websocket import wrap_client_stream
 
 from actors._feed.protocol import (
     FrameCache,
@@ -27,7 +30,14 @@ from actors._feed.protocol import (
     text_frame,
     type_filter,
 )
+from actors._feed.server import EventFeed
 from runtime._protocol.events import OutputTextDelta, ToolResult, TurnStart, UnknownEvent
+from runtime._run.eventlog import EventLog
+from runtime._run.retention import Ring
+from runtime._run.status import RunSnapshot, RunUsage
+
+if TYPE_CHECKING:
+    from runtime._run.registry import RegistryUpdate
 
 SECRETS = ("sk-or-v1-secret-api-key-0000", "feed-token-secret-1111")
 
@@ -134,3 +144,107 @@ def test_a_bad_auth_command_never_quotes_its_token(token: str) -> None:
         shown = repr(error)
         assert SECRETS[1] not in shown
         assert token not in shown
+
+
+class OneSession:
+    """A ``SessionRegistry`` with one session, whose log the test fills."""
+
+    def __init__(self) -> None:
+        self.log: EventLog[Any] = EventLog()
+        self.updates: EventLog[RegistryUpdate] = EventLog(retention=Ring(16))
+
+    def sessions(self) -> list[RunSnapshot]:
+        return [self.snapshot("run_p")]
+
+    def snapshot(self, run_id: str) -> RunSnapshot:
+        if run_id != "run_p":
+            raise KeyError(run_id)
+        return RunSnapshot(
+            id=run_id,
+            model="m",
+            status="done" if self.log.closed else "running",
+            turn=0,
+            usage=RunUsage(),
+            tool_calls_executed=0,
+            next_seq=self.log.next_seq,
+            error=None,
+        )
+
+    def events(self, run_id: str, from_seq: int = 0) -> Any:
+        self.snapshot(run_id)
+        return self.log.cursor(from_seq)
+
+    def watch(self) -> Any:
+        return self.updates.cursor(self.updates.next_seq)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    batch=st.lists(events, min_size=1, max_size=40),
+    options=st.fixed_dictionaries(
+        {},
+        optional={
+            "batch": st.booleans(),
+            "envelope": st.sampled_from(["cloudevents", "compact"]),
+            "types": st.sampled_from([["turn.*"], ["tool.result", "vendor.custom"]]),
+            "after": st.integers(-1, 5),
+        },
+    ),
+    split=st.integers(0, 40),
+)
+async def test_the_frames_a_live_server_sends_decode_to_the_log_in_order(
+    batch: list[Any], options: dict[str, Any], split: int
+) -> None:
+    """Issue 15: decode(encode(x)) == x, log order, no secret, through a real connection.
+
+    Part of the events is in the log before the client subscribes (replay), the
+    rest arrives while it follows (live).
+    """
+    registry = OneSession()
+    registry.log.extend(batch[:split])
+    feed = EventFeed(registry, token=SECRETS[1], heartbeat_interval=None)
+    after = min(options.get("after", -1), registry.log.next_seq - 1)
+    accept = type_filter(options.get("types"))
+    messages: list[str] = []
+    with trio.fail_after(20):
+        async with trio.open_nursery() as nursery:
+            client_stream, server_stream = trio.testing.memory_stream_pair()
+            nursery.start_soon(feed.serve_stream, server_stream)
+            ws = await wrap_client_stream(
+                nursery,
+                client_stream,  # type: ignore[arg-type]  # any trio.abc.Stream works
+                "feed.test",
+                "/",
+                extra_headers=[(b"authorization", f"Bearer {SECRETS[1]}".encode())],
+            )
+            command = {"type": "subscribe", "session": "run_p", **options, "after": after}
+            await ws.send_message(json.dumps(command))
+            registry.log.extend(batch[split:])
+            registry.log.close()
+            while True:
+                message = await ws.get_message()
+                assert isinstance(message, str)
+                messages.append(message)
+                if json.loads(message) and '"session.end"' in message:
+                    break
+            await ws.aclose()
+            nursery.cancel_scope.cancel()
+    frames: list[dict[str, Any]] = []
+    for message in messages:
+        decoded = json.loads(message)
+        frames += decoded if isinstance(decoded, list) else [decoded]
+    evented = [f for f in frames if "data" in f and f.get("type") not in CONTROL]
+    wanted = [
+        (seq, e)
+        for seq, e in enumerate(batch)
+        if seq > after and (accept is None or accept(e.type))
+    ]
+    assert [f["sequence"] for f in evented] == [seq for seq, _ in wanted]
+    for frame, (_, event) in zip(evented, wanted, strict=True):
+        assert frame["type"] == event.type
+        assert frame["data"] == expected_data(event)
+    assert frames[-1]["type"] == "session.end"
+    assert not [m for m in messages for s in SECRETS if s in m]
+
+
+CONTROL = frozenset({"feed.ready", "session.subscribed", "session.end", "resync", "feed.error"})
