@@ -51,10 +51,12 @@ from runtime.emulator._chat import (
 )
 from runtime.emulator._http import (
     JSON_HEADERS,
+    MAX_JSON_DEPTH,
     SSE_HEADERS,
     EmulatorRequest,
     EmulatorResponse,
     HTTPError,
+    nesting_exceeds,
 )
 from runtime.emulator._models import (
     BUILTIN_MODELS,
@@ -384,6 +386,12 @@ class Emulator:
         try:
             if len(body) > self.max_request_bytes:
                 raise HTTPError(413, "The request body is too large.")
+            if nesting_exceeds(body):
+                raise HTTPError(
+                    400,
+                    f"The request body nests more than {MAX_JSON_DEPTH} levels deep "
+                    "(objects and arrays).",
+                )
             response = await self._route(request)(request)
         except HTTPError as error:
             response = error.response(legacy=legacy)
@@ -408,7 +416,7 @@ class Emulator:
             presented = key_hash(secret.strip()) if secret.strip() else None
         try:
             decoded = _ANY_JSON.decode(request.body) if request.body else None
-        except msgspec.DecodeError:
+        except (msgspec.DecodeError, RecursionError):
             decoded = None
         self._records.append(
             RecordedRequest(
