@@ -58,7 +58,7 @@ class RetryConfig(msgspec.Struct, frozen=True, kw_only=True):
     A retry whose wait would end past ``max_elapsed_time`` (counted from the
     first attempt), or past the caller's trio deadline (``trio.fail_after``,
     ``call_model(deadline=...)``), is not attempted: the failure is raised at
-    once. Every retry and every give-up is logged (logger ``runtime.http``,
+    once. Every retry and every give-up is logged (logger ``openrouter_trio.http``,
     level WARNING, without any key) and is an event of the current
     OpenTelemetry span.
 

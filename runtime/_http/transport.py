@@ -96,7 +96,7 @@ _HEADER_NAME: Final = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 _KEY_CHARS: Final = re.compile(r"[\x21-\x7e]+")
 _CONTROL_CHARS: Final = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
 _JSON_ENCODER: Final = msgspec.json.Encoder()
-_LOG: Final = logging.getLogger("runtime.http")
+_LOG: Final = logging.getLogger("openrouter_trio.http")
 
 
 def _package_version() -> str:
@@ -195,7 +195,7 @@ def _check_headers(headers: object, where: str) -> list[tuple[bytes, bytes]]:
             raise ConfigurationError(
                 f"{where} must not set {name!r}; pass the key as api_key so it stays redacted."
             )
-        checked.append((name.encode(), _check_header_value(f"header {name!r}", value)))
+        checked.append((name.encode(), _check_header_value(f"{where}[{name!r}]", value)))
     return checked
 
 

@@ -180,6 +180,9 @@ class Emulator:
         record_limit: how many requests :attr:`requests` keeps (oldest dropped
             first); ``None`` keeps all.
         max_request_bytes: larger request bodies get 413.
+        inference_key: the inference key's text, instead of a generated one
+            (scripts and CI that need a key known in advance).
+        management_key: the management key's text, likewise.
 
     Raises:
         ConfigurationError: an argument is out of range.
@@ -197,7 +200,10 @@ class Emulator:
         chunk_size: int | None = None,
         record_limit: int | None = DEFAULT_RECORD_LIMIT,
         max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES,
+        inference_key: str | None = None,
+        management_key: str | None = None,
     ) -> None:
+        _check_keys(inference_key, management_key)
         for name, value in (
             ("keepalive_before_first", keepalive_before_first),
             ("keepalive_every", keepalive_every),
@@ -216,8 +222,12 @@ class Emulator:
         self._chunk_size = chunk_size
         self.max_request_bytes = max_request_bytes
         self._accounts = Accounts(seed=seed, clock=clock, credits=credits)
-        self._inference_key, _ = self._accounts.create_key("emulator-inference")
-        self._management_key, _ = self._accounts.create_key("emulator-management", management=True)
+        self._inference_key, _ = self._accounts.create_key(
+            "emulator-inference", secret=inference_key
+        )
+        self._management_key, _ = self._accounts.create_key(
+            "emulator-management", management=True, secret=management_key
+        )
         self._scripts: dict[str, ScriptQueue] = {}
         self._default = ScriptQueue(Script())
         self._fault_hits: dict[str, int] = {}

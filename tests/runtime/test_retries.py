@@ -554,11 +554,11 @@ async def test_every_retry_and_give_up_is_logged_without_the_key(
     body = {"error": {"code": 503, "message": f"bad key {FAKE_KEY}"}}
     script = Script(status(503, body=body))
     with (
-        caplog.at_level(logging.WARNING, logger="runtime.http"),
+        caplog.at_level(logging.WARNING, logger="openrouter_trio.http"),
         pytest.raises(ServiceUnavailableError) as info,
     ):
         await request(make(script))
-    records = [r for r in caplog.records if r.name == "runtime.http"]
+    records = [r for r in caplog.records if r.name == "openrouter_trio.http"]
     lines = [r.getMessage() for r in records]
     assert len(lines) == 3, lines
     assert lines[0].startswith(
@@ -576,9 +576,9 @@ async def test_a_connection_failure_is_logged_by_its_class(
     autojump_clock: trio.testing.MockClock, caplog: pytest.LogCaptureFixture
 ) -> None:
     script = Script(fail(httpx.ConnectError(f"refused {FAKE_KEY}")), ok)
-    with caplog.at_level(logging.WARNING, logger="runtime.http"):
+    with caplog.at_level(logging.WARNING, logger="openrouter_trio.http"):
         await request(make(script))
-    (line,) = [r.getMessage() for r in caplog.records if r.name == "runtime.http"]
+    (line,) = [r.getMessage() for r in caplog.records if r.name == "openrouter_trio.http"]
     assert ": ConnectError; retry 1 of 2 in " in line
     assert FAKE_KEY not in line
 
