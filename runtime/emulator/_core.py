@@ -162,6 +162,20 @@ class EmulatorStatistics(msgspec.Struct, frozen=True, kw_only=True):
     total_usage: float
 
 
+_KEY_TEXT: Final = re.compile(r"[\x21-\x7e]{8,256}")
+
+
+def _check_keys(inference: str | None, management: str | None) -> None:
+    for name, key in (("inference_key", inference), ("management_key", management)):
+        if key is not None and (not isinstance(key, str) or not _KEY_TEXT.fullmatch(key)):
+            raise ConfigurationError(
+                f"{name} must be 8 to 256 visible ASCII characters (no spaces), "
+                f"not a {type(key).__name__} of length {len(key) if isinstance(key, str) else 0}."
+            )
+    if inference is not None and inference == management:
+        raise ConfigurationError("inference_key and management_key must differ.")
+
+
 @final
 class Emulator:
     """An in-memory OpenRouter: keys, scripted and built-in models, faults.
