@@ -98,17 +98,18 @@ async def _drain(result: ModelResult) -> list[str]:
     texts += [msgspec.json.encode(event).decode() for event in events]
     sid = result.id
     texts += event_frames(sid, f"/sessions/{sid}", events, 0)
-    texts.append(
+    frames = [
         session_frame(
             sid,
             "session.end",
             snap.next_seq - 1,
             {"status": snap.status, "error": snap.error, "snapshot": snap},
-        )
-    )
-    texts.append(resync_frame(sid, "lagged", 0, snap.next_seq, snap))
-    texts += index_frames([RegistryUpdate(kind="updated", session=snap)], 0)
-    texts.append(index_snapshot_frame("subscribed", 0, [snap]))
+        ),
+        resync_frame(sid, 0, 1, 0, snap),
+        *index_frames([RegistryUpdate(kind="updated", session=snap)], 0),
+        index_snapshot_frame("subscribed", 0, [snap]),
+    ]
+    texts += [frame.decode() for frame in frames]
     return texts
 
 
