@@ -15,6 +15,15 @@ Invariants:
   appended, then raised as ``ResponseFailedError`` carrying the server's detail.
 * Only the connect/headers phase is retried (inside the transport): once the
   stream has started, nothing is retried, so no output is duplicated.
+* The stream has an idle limit: when no event arrives for
+  ``idle_timeout`` seconds the call fails with ``TransportTimeout``.
+  Keep-alive comments are not events: a server that sends nothing but
+  ``: OPENROUTER PROCESSING`` does not hold the call open for ever.
+* The API key never reaches the log: an event whose payload contains it (a
+  server echoing the request's headers in ``response.failed``) has it
+  replaced by ``***`` before it is decoded, so every error, snapshot, stream
+  and feed frame made from the event is clean. The search costs one C-level
+  scan per HTTP chunk, not one per event, until the key is seen.
 * The output items of the terminal response are also kept as the server sent
   them (plain JSON values), because history must be replayed verbatim: typed
   Structs would drop fields we do not model (``encrypted_content``,
@@ -26,8 +35,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Final, final
 
 import msgspec
+import trio
 
-from runtime._base.errors import RemoteProtocolError, ResponseFailedError
+from runtime._base.errors import RemoteProtocolError, ResponseFailedError, TransportTimeout
 from runtime._protocol.events import (
     ErrorEvent,
     OutputTextDelta,
@@ -39,6 +49,7 @@ from runtime._protocol.events import (
 )
 from runtime._protocol.sse import SSEDecoder
 from runtime._protocol.wire import Response, decode_response
+from runtime._telemetry import ModelCallFacts, model_call_span, record_model_call
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -47,9 +58,10 @@ if TYPE_CHECKING:
     from runtime._http.transport import ApiTransport
     from runtime._run.eventlog import EventLog
 
-__all__ = ["TurnOutcome", "stream_model_call"]
+__all__ = ["TurnOutcome", "call_facts", "stream_model_call"]
 
 _DONE: Final = b"[DONE]"
+_REDACTED: Final = b"***"
 _RAW_TERMINAL: Final = msgspec.json.Decoder(dict[str, Any])
 
 
@@ -90,11 +102,26 @@ async def stream_model_call(
     *,
     headers: Mapping[str, str] | None = None,
     retry: RetryConfig | None = None,
+    idle_timeout: float | None = None,
+    secret: bytes | None = None,
+    model: str | None = None,
 ) -> TurnOutcome:
     """Send one Responses request and append every event it streams to ``log``.
 
     A checkpoint. Cancelling it closes the HTTP body (the transport's stream
-    block exits); events already appended stay in the log.
+    block exits); events already appended stay in the log. The call is one
+    ``chat`` span (``runtime._telemetry``), its retries the span's events.
+
+    Args:
+        transport: the HTTP transport (retries, typed errors).
+        body: the encoded request.
+        log: the run's event log.
+        headers: extra request headers.
+        retry: this call's retry policy (``None``: the transport's).
+        idle_timeout: seconds the stream may go without an event (comments do
+            not count); ``None``: no limit.
+        secret: bytes scrubbed from every event payload (the API key).
+        model: the requested model, for the span.
 
     Returns:
         The terminal response and its raw output items.
@@ -102,29 +129,100 @@ async def stream_model_call(
     Raises:
         APIStatusError: a non-2xx answer (after the transport's retries).
         TransportError: the connection failed.
+        TransportTimeout: an HTTP timeout, or no event for ``idle_timeout`` seconds.
         ResponseFailedError: the server reported a failure in-band.
         RemoteProtocolError: malformed SSE, a broken known event, or a stream
             that ended without a terminal event.
     """
+    with model_call_span(model) as span:
+        outcome = await _stream(transport, body, log, headers, retry, idle_timeout, secret)
+        if span.is_recording():
+            record_model_call(span, call_facts(outcome.response))
+        return outcome
+
+
+async def _stream(
+    transport: ApiTransport,
+    body: bytes,
+    log: EventLog[Any],
+    headers: Mapping[str, str] | None,
+    retry: RetryConfig | None,
+    idle_timeout: float | None,
+    secret: bytes | None,
+) -> TurnOutcome:
     async with transport.stream(
         "POST", "/responses", content=body, headers=headers, retry=retry
     ) as resp:
         if not resp.is_event_stream:
             # DESIGN §4.13: a JSON body where a stream was asked for is the turn's response.
             raw = await resp.aread()
+            if secret and secret in raw:
+                raw = raw.replace(secret, _REDACTED)
             return _json_turn(raw, log)
         decoder = SSEDecoder()
-        async for chunk in resp.aiter_raw():
-            outcome = _feed(decoder.feed(chunk), log)
+        # The secret is looked for once per chunk (one C-level search), and in
+        # the first event of a chunk when that event began in an earlier chunk
+        # (where an echo could straddle two chunks). Once seen, every event of
+        # the stream is scrubbed one by one.
+        echoed = False
+        # The idle limit moves on with every chunk that completed an event,
+        # never with a comment: one clock read per such chunk.
+        with trio.CancelScope() as idle:
+            if idle_timeout is not None:
+                idle.deadline = trio.current_time() + idle_timeout
+            async for chunk in resp.aiter_raw():
+                carried = decoder.buffered
+                events = decoder.feed(chunk)
+                if secret and not echoed:
+                    echoed = secret in chunk or (
+                        carried > 0 and bool(events) and secret in events[0].data
+                    )
+                if events:
+                    if idle_timeout is not None:
+                        idle.deadline = trio.current_time() + idle_timeout
+                    outcome = _feed(events, log, secret if echoed else None)
+                    if outcome is not None:
+                        return outcome
+            outcome = _feed(decoder.close(), log, secret)
             if outcome is not None:
                 return outcome
-        outcome = _feed(decoder.close(), log)
-        if outcome is not None:
-            return outcome
+        if idle.cancelled_caught:
+            raise TransportTimeout(
+                f"POST '/responses' sent no event for {idle_timeout} s "
+                "(stream_idle_timeout; keep-alive comments do not count)."
+            )
     raise RemoteProtocolError("Stream ended without completion event")
 
 
-def _feed(sse_events: list[Any], log: EventLog[Any]) -> TurnOutcome | None:
+def call_facts(response: Response) -> ModelCallFacts:
+    """What a response tells its span: ids, model, finish reason, usage (no text)."""
+    usage = response.usage
+    if response.status == "completed":
+        calls = any(getattr(item, "type", None) == "function_call" for item in response.output)
+        reasons: tuple[str, ...] = ("tool_call",) if calls else ("stop",)
+    elif response.status == "incomplete":
+        details = response.incomplete_details
+        reason = getattr(details, "reason", None) if details is not None else None
+        reasons = (reason if isinstance(reason, str) and reason else "incomplete",)
+    else:
+        reasons = (response.status,) if response.status else ()
+    return ModelCallFacts(
+        response_id=response.id or None,
+        response_model=response.model or None,
+        finish_reasons=reasons,
+        input_tokens=usage.input_tokens if usage is not None else None,
+        output_tokens=usage.output_tokens if usage is not None else None,
+        reasoning_tokens=(usage.output_tokens_details.reasoning_tokens or 0)
+        if usage is not None
+        else None,
+        cached_tokens=(usage.input_tokens_details.cached_tokens or 0)
+        if usage is not None
+        else None,
+        cost=usage.cost if usage is not None else None,
+    )
+
+
+def _feed(sse_events: list[Any], log: EventLog[Any], secret: bytes | None) -> TurnOutcome | None:
     """Decode one chunk's SSE events into the log; the terminal outcome when one arrives.
 
     The ``finally`` appends what was decoded before any failure, in one batch
@@ -135,6 +233,8 @@ def _feed(sse_events: list[Any], log: EventLog[Any]) -> TurnOutcome | None:
     try:
         for sse in sse_events:
             data = sse.data
+            if secret and secret in data:
+                data = data.replace(secret, _REDACTED)
             if data == _DONE:
                 raise RemoteProtocolError("Stream ended without completion event")
             event: Any = decode_event(data)

@@ -30,6 +30,7 @@ tools pause the run before any follow-up is sent (DESIGN §4.6).
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import time
 from types import MappingProxyType
@@ -55,7 +56,7 @@ from runtime._agent.state import Decisions, PartialResponse
 from runtime._agent.stop import StepResult, is_stop_condition_met
 from runtime._agent.store import StateSession
 from runtime._agent.tools import Tool
-from runtime._base.errors import RunError, StructuredOutputError, ToolError
+from runtime._base.errors import RunError, RunTimeout, StructuredOutputError, ToolError
 from runtime._protocol.events import (
     ToolPreliminaryResult,
     TurnEnd,
@@ -69,6 +70,7 @@ from runtime._protocol.wire import (
     response_text,
 )
 from runtime._run.status import DEFAULT_FINAL_RESPONSE_DIRECTIVE, TurnCheckpoint
+from runtime._telemetry import run_span, trace_id_of, turn_span
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -115,10 +117,23 @@ async def run_session(
     Never raises an ``Exception``: a failure is recorded in ``state.error`` and
     closes the log with it, so every consumer sees every event and then the
     error. Cancellation propagates (after closing the log cleanly).
+
+    The run is one ``invoke_agent`` span (``runtime._telemetry``), whose trace
+    id is kept in ``state.trace_id``; each turn is a child span. With
+    ``spec.deadline`` the whole loop is bounded: past it whatever is in flight
+    is cancelled and the run fails with :class:`RunTimeout`.
     """
     state.move_to("running")
+    state.redact = transport.redact
+    model = spec.request.get("model")
     try:
-        await _loop(spec, state, transport, log)
+        with run_span(state.run_id, model if isinstance(model, str) else None) as span:
+            state.trace_id = trace_id_of(span)
+            try:
+                await _bounded(spec, state, transport, log)
+            finally:
+                if span.is_recording():
+                    span.set_attributes(_usage_attributes(state))
     except Exception as exc:
         state.error = exc
         state.move_to("failed")
@@ -133,9 +148,48 @@ async def run_session(
         state.mark_done()
 
 
-async def _loop(
+async def _bounded(
     spec: RunSpec, state: RunState, transport: ApiTransport, log: EventLog[Any]
 ) -> None:
+    # The stack holds the current turn's span (see _loop) and ends it with the loop.
+    with contextlib.ExitStack() as turns:
+        deadline = spec.deadline
+        if deadline is None:
+            await _loop(spec, state, transport, log, turns)
+            return
+        with trio.move_on_after(deadline) as scope:
+            await _loop(spec, state, transport, log, turns)
+        if scope.cancelled_caught:
+            raise RunTimeout(
+                f"The run did not end within its deadline of {deadline:g} s "
+                f"(it was in turn {state.turn}).",
+                deadline=deadline,
+            )
+
+
+def _usage_attributes(state: RunState) -> dict[str, int | float]:
+    usage = state.usage
+    values: dict[str, int | float] = {
+        "gen_ai.usage.input_tokens": usage.input_tokens,
+        "gen_ai.usage.output_tokens": usage.output_tokens,
+        "openrouter.model_calls": usage.model_calls,
+        "openrouter.tool_calls": state.tool_calls_executed,
+    }
+    if usage.cost is not None:
+        values["openrouter.cost"] = usage.cost
+    return values
+
+
+async def _loop(
+    spec: RunSpec,
+    state: RunState,
+    transport: ApiTransport,
+    log: EventLog[Any],
+    turns: contextlib.ExitStack,
+) -> None:
+    """The turn loop. ``turns`` holds the current turn's span: turn 0 is the
+    first call, turn k its tool round and follow-up call (LIFO with the
+    model-call spans inside it); the caller closes it."""
     tools = spec.tools
     client_tools = [t for t in tools if isinstance(t, Tool)]
     by_name: dict[str, Tool] = {}
@@ -144,12 +198,22 @@ async def _loop(
             by_name.setdefault(t.name, t)
     dynamic = any(callable(v) for v in spec.request.values())
     retry: RetryConfig | None = spec.retry
+    model = spec.request.get("model")
 
     async def call(turn: int, request: dict[str, Any]) -> TurnOutcome:
         state.turn = turn
         body = encode_turn_request(request)
         log.append(TurnStart(turn_number=turn, timestamp=_now_ms()))
-        outcome = await stream_model_call(transport, body, log, headers=spec.headers, retry=retry)
+        outcome = await stream_model_call(
+            transport,
+            body,
+            log,
+            headers=spec.headers,
+            retry=retry,
+            idle_timeout=spec.stream_idle_timeout,
+            secret=transport.secret,
+            model=model if isinstance(model, str) else None,
+        )
         log.append(TurnEnd(turn_number=turn, timestamp=_now_ms()))
         state.usage = state.usage.plus(outcome.response.usage)
         return outcome
@@ -212,6 +276,7 @@ async def _loop(
         state.history = history
         if spec.resumed:
             log.append(TurnRetry(turn_number=turn, timestamp=_now_ms()))
+        turns.enter_context(turn_span(turn))
         outcome = await call(turn, request)
         state.first_response = outcome.response
     else:
@@ -227,6 +292,7 @@ async def _loop(
         turn = resume.turn
         outcome = TurnOutcome(response=resume.response, raw_output=list(resume.raw_output))
         log.append(TurnRetry(turn_number=turn + 1, timestamp=_now_ms()))
+        turns.enter_context(turn_span(turn))
     state.first_response_ready.set()
     while True:
         response = outcome.response
@@ -295,6 +361,8 @@ async def _loop(
             return
         turn += 1
         rounds += 1
+        turns.close()  # ends the previous turn's span
+        turns.enter_context(turn_span(turn))
         if dynamic:
             fresh = await resolve_dynamic_params(spec.request, ctx)
             fresh["input"] = request["input"]

@@ -55,6 +55,7 @@ from runtime._agent.outcomes import (
     unknown_tool_message,
 )
 from runtime._base.errors import ConfigurationError, ToolError
+from runtime._telemetry import mark_failed, tool_span
 
 if TYPE_CHECKING:
     from runtime._agent.context import ContextStore
@@ -322,9 +323,14 @@ async def run_tool_round(
             tool_limiter or contextlib.nullcontext(),
             round_limiter or contextlib.nullcontext(),
         ):
-            outcomes[index] = await run_tool_call(
-                tool, call, ctx, on_preliminary=emit, timeout=default_timeout, contexts=contexts
-            )
+            with tool_span(call.name, call.id) as span:
+                outcome = await run_tool_call(
+                    tool, call, ctx, on_preliminary=emit, timeout=default_timeout, contexts=contexts
+                )
+                if outcome.error is not None:
+                    failure = outcome.exception
+                    mark_failed(span, type(failure).__name__ if failure else "tool_error")
+            outcomes[index] = outcome
 
     ordered = round_limiter is not None or any(call.name in limiters for call in calls)
     gates = [trio.Event() for _ in calls]

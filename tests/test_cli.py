@@ -26,6 +26,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import httpx
 import msgspec
 import pytest
 import trio
@@ -336,6 +337,95 @@ async def test_emulator_subprocess_stops_cleanly_on_ctrl_c() -> None:
                 process.kill()
                 await process.wait()
     assert re.search(rb"base URL +http://127\.0\.0\.1:\d+/api/v1", seen)
+
+
+KNOWN_KEY = "sk-or-v1-emu-known-inference-0123456789"
+KNOWN_MANAGEMENT_KEY = "sk-or-v1-emu-known-management-0123456789"
+
+
+async def _banner_of(command: list[str], env: dict[str, str]) -> tuple[trio.Process, str]:
+    process = await trio.lowlevel.open_process(command, cwd=REPO, env=env, stdout=subprocess.PIPE)
+    assert process.stdout is not None
+    seen = b""
+    while b"Press Ctrl-C" not in seen:
+        chunk = await process.stdout.receive_some()
+        assert chunk, f"the emulator exited early: {seen!r}"
+        seen += chunk
+    return process, seen.decode()
+
+
+async def _stop(process: trio.Process) -> None:
+    if process.returncode is None:
+        process.send_signal(signal.SIGINT)
+        with trio.move_on_after(10):
+            await process.wait()
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="SIGINT delivery is POSIX-only")
+async def test_the_banners_try_command_works_as_printed() -> None:
+    """The "Try:" lines, pasted into a shell as they are, stream an answer with tool calls."""
+    env = _subprocess_env()
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    command = [sys.executable, "-m", "runtime", "emulator", "--port", "0"]
+    with trio.fail_after(90):
+        process, banner = await _banner_of(command, env)
+        try:
+            lines = banner.splitlines()
+            start = lines.index("Try:") + 1
+            end = next(i for i, line in enumerate(lines) if line.startswith("Press Ctrl-C"))
+            script = "\n".join(line.strip() for line in lines[start:end])
+            assert "openrouter-trio run" in script
+            done = await trio.run_process(
+                ["bash", "-c", script],
+                env=env,
+                capture_stdout=True,
+                capture_stderr=True,
+                check=False,
+            )
+        finally:
+            await _stop(process)
+    out = done.stdout.decode()
+    assert done.returncode == 0, done.stderr.decode()
+    assert "get_weather" in out  # the tool-caller called the demo tool
+    assert done.stderr.decode() == ""  # a key was set: no embedded-emulator notice
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="SIGINT delivery is POSIX-only")
+@pytest.mark.parametrize("how", ["flags", "env"])
+async def test_the_emulator_keys_can_be_fixed(how: str) -> None:
+    env = _subprocess_env()
+    command = [sys.executable, "-m", "runtime", "emulator", "--port", "0"]
+    if how == "flags":
+        command += ["--key", KNOWN_KEY, "--management-key", KNOWN_MANAGEMENT_KEY]
+    else:
+        env["OPENROUTER_EMULATOR_KEY"] = KNOWN_KEY
+        env["OPENROUTER_EMULATOR_MANAGEMENT_KEY"] = KNOWN_MANAGEMENT_KEY
+    with trio.fail_after(60):
+        process, banner = await _banner_of(command, env)
+        try:
+            url = re.search(r"base URL +(\S+)", banner)
+            assert url is not None
+            assert f"inference key   {KNOWN_KEY}" in banner
+            assert f"management key  {KNOWN_MANAGEMENT_KEY}" in banner
+            async with httpx.AsyncClient(base_url=url.group(1)) as http:
+                inference = await http.get("/key", headers={"authorization": f"Bearer {KNOWN_KEY}"})
+                management = await http.get(
+                    "/keys", headers={"authorization": f"Bearer {KNOWN_MANAGEMENT_KEY}"}
+                )
+        finally:
+            await _stop(process)
+    assert inference.status_code == 200
+    assert management.status_code == 200
+
+
+def test_a_bad_emulator_key_is_a_one_line_error(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["emulator", "--port", "0", "--key", "short"]) == 1
+    err = capsys.readouterr().err
+    assert "inference_key must be 8 to 256 visible ASCII characters" in err
+    assert "short" not in err.replace("--key", "")
 
 
 # --- argument parsing -------------------------------------------------------------------

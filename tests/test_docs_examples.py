@@ -385,6 +385,23 @@ async def test_the_programs_of_a_page_print_what_it_shows(
     assert ran
 
 
+def test_every_program_block_runs_as_it_is_copied() -> None:
+    """A ``<!-- run -->`` block that defines ``main`` ends by running it (``trio.run(main)``),
+    so that a reader who copies it runs what the suite ran; and every page with such a
+    block is one the test above executes."""
+    missing = [
+        f"{_rel(block.path)}:{block.line}"
+        for path in MARKDOWN
+        for block in _blocks(path)
+        if block.run
+        and "async def main" in block.text
+        and block.text.rstrip().splitlines()[-1] != "trio.run(main)"
+    ]
+    assert missing == []
+    executed = set(_pages_with_programs())
+    assert {b.path for p in MARKDOWN for b in _blocks(p) if b.run} <= executed
+
+
 # --- the examples ----------------------------------------------------------------------
 
 

@@ -40,6 +40,7 @@ PROTOCOL = f"{BASE} runtime._protocol"
 AGENT = f"{PROTOCOL} runtime._agent"
 RUN = f"{AGENT} runtime._run"
 HTTP = f"{PROTOCOL} runtime._http"
+TELEMETRY = "runtime._telemetry"
 
 RULES: dict[str, Rule] = {
     "runtime/_base": _rule("msgspec", ""),
@@ -47,14 +48,15 @@ RULES: dict[str, Rule] = {
     "runtime/_agent": _rule("msgspec", PROTOCOL),
     "runtime/_run": _rule("msgspec trio", AGENT),
     "runtime/_state": _rule("msgspec trio", AGENT),
-    "runtime/_http": _rule("msgspec trio httpx h11", PROTOCOL),
+    "runtime/_telemetry": _rule("opentelemetry", ""),
+    "runtime/_http": _rule("msgspec trio httpx h11", f"{PROTOCOL} {TELEMETRY}"),
     "runtime/_rest": _rule("msgspec trio", HTTP),
     "runtime/_redis": _rule("msgspec trio coredis", RUN),
     "runtime/_mcp": _rule("msgspec", AGENT),
-    "actors": _rule("msgspec trio", f"{RUN} runtime._http runtime._mcp actors"),
+    "actors": _rule("msgspec trio", f"{RUN} runtime._http runtime._mcp {TELEMETRY} actors"),
     "actors/_feed": _rule("msgspec trio trio_websocket wsproto h11", f"{PROTOCOL} runtime._run"),
     "runtime/_client": _rule(
-        "msgspec trio", f"{RUN} runtime._http runtime._rest", deferred="actors"
+        "msgspec trio", f"{RUN} runtime._http runtime._rest {TELEMETRY}", deferred="actors"
     ),
     "runtime/_cli": _rule(
         "msgspec trio rich",

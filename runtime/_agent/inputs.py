@@ -30,7 +30,20 @@ from runtime._protocol.wire import ResponsesRequest
 if typing.TYPE_CHECKING:
     from collections.abc import Sequence
 
-__all__ = ["check_input", "check_request_body", "check_tools"]
+__all__ = [
+    "MAX_JSON_DEPTH",
+    "check_input",
+    "check_model",
+    "check_nesting",
+    "check_request_body",
+    "check_tools",
+]
+
+_CONTAINERS: Final = (dict, list, tuple)
+MAX_JSON_DEPTH: Final = 128
+"""How deeply a request value may nest (objects and arrays). Deeper ones are
+refused before any I/O: msgspec would fail with ``RecursionError`` near 1,000
+levels, and the server refuses them with a 400."""
 
 _ROLES: Final = frozenset({"user", "system", "assistant", "developer"})
 _INPUT_PARTS: Final = frozenset(
@@ -191,3 +204,48 @@ def _function_tool_dict(spec: dict[str, Any]) -> Tool:
         )
     except ConfigurationError as exc:
         raise ConfigurationError(f"tools: the function tool {name!r}: {exc}") from None
+
+
+def check_nesting(name: str, value: object, limit: int = MAX_JSON_DEPTH) -> None:
+    """Refuse a parameter whose JSON would nest deeper than ``limit`` levels.
+
+    Iterative (no recursion, so it cannot itself overflow); linear in the
+    number of containers.
+
+    Raises:
+        ConfigurationError: naming the parameter, its depth (at least) and the limit.
+    """
+    if not isinstance(value, dict | list | tuple):
+        return
+    stack: list[tuple[object, int]] = [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > limit:
+            raise ConfigurationError(
+                f"{name} nests more than {limit} levels deep (objects and arrays); "
+                "such a request is refused before it is sent."
+            )
+        children: Any = node.values() if isinstance(node, dict) else node
+        stack.extend((child, depth + 1) for child in children if isinstance(child, _CONTAINERS))
+
+
+def check_model(request: dict[str, Any]) -> None:
+    """The model must be named: ``model`` (a non-blank string), ``models`` or ``prompt``.
+
+    A function of the turn is resolved later and checked then by the server.
+
+    Raises:
+        ConfigurationError: ``model`` is missing, empty or not a string.
+    """
+    model = request.get("model")
+    if model is None:
+        if "models" in request or "prompt" in request:
+            return
+        raise ConfigurationError(
+            "model is required: pass model='openai/gpt-5' (any model id), or models=[...] "
+            "for a fallback list."
+        )
+    if callable(model):
+        return
+    if not isinstance(model, str) or not model.strip():
+        raise ConfigurationError(f"model must be a model id such as 'openai/gpt-5', not {model!r}.")

@@ -31,7 +31,8 @@ core can import it.
     │   └── ProviderOverloadedError     529
     ├── RemoteProtocolError             the server sent bytes we cannot interpret (bad SSE, broken
     │   │                               known event, stream ended without a terminal event)
-    │   └── ResponseFailedError         the server reported a failure in-band (response.failed, error)
+    │   ├── ResponseFailedError         the server reported a failure in-band (response.failed, error)
+    │   └── EventTooLargeError          one server-sent event grew past the decoder's max_event_size
     ├── ToolError                       a tool failed and the policy says to raise; tool_name, call_id
     ├── MCPError                        an MCP server refused a request or went away; code, data
     ├── StateError                      a saved conversation state cannot be used
@@ -41,7 +42,8 @@ core can import it.
         ├── RunCancelled                the run was cancelled before it produced a final response
         ├── RemoteRunError              a run followed from Redis failed in the process that ran it
         ├── RunTakenOver                another worker took the run over (its lease had expired)
-        └── StructuredOutputError       the final answer does not match output=, after retries
+        ├── StructuredOutputError       the final answer does not match output=, after retries
+        └── RunTimeout                  the run's deadline (call_model(deadline=...)) passed
     Lagged (runtime._run.cursor)            a consumer fell off a bounded log (also trio.TooSlowError)
 
 Local versus remote (the h11 rule): the caller's mistakes are
@@ -64,6 +66,7 @@ __all__ = [
     "ConfigurationError",
     "ConflictError",
     "EdgeTimeoutError",
+    "EventTooLargeError",
     "InternalServerError",
     "InvalidStateError",
     "MCPError",
@@ -78,6 +81,7 @@ __all__ = [
     "ResponseFailedError",
     "RunCancelled",
     "RunError",
+    "RunTimeout",
     "ServiceUnavailableError",
     "StateError",
     "StructuredOutputError",
@@ -306,6 +310,17 @@ class ResponseFailedError(RemoteProtocolError):
         self.response = response
 
 
+class EventTooLargeError(RemoteProtocolError):
+    """One server-sent event (or one line of it) grew past the decoder's limit.
+
+    Raised instead of buffering without bound. ``limit`` is the limit in bytes.
+    """
+
+    def __init__(self, message: str, *, limit: int) -> None:
+        super().__init__(message)
+        self.limit = limit
+
+
 class ToolError(AgentError):
     """A tool failed and the run's policy says to raise instead of telling the model.
 
@@ -382,3 +397,16 @@ class MCPError(AgentError):
         super().__init__(message)
         self.code = code
         self.data = data
+
+
+class RunTimeout(RunError):
+    """The run's deadline passed before it ended (``call_model(deadline=...)``).
+
+    Whatever was in flight (a model call, its retries, a tool round) was
+    cancelled; the events received so far stay in the run's log.
+    ``deadline`` is the budget in seconds the run had.
+    """
+
+    def __init__(self, message: str, *, deadline: float) -> None:
+        super().__init__(message)
+        self.deadline = deadline

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 import trio
 
 from runtime._cli.render import print_line
+from runtime._cli.tools import DEMO_MODEL
 from runtime.emulator._core import Emulator
 from runtime.emulator._models import BUILTIN_MODELS
 from runtime.emulator._server import serve_emulator
@@ -25,19 +26,30 @@ async def serve_emulator_command(
     port: int,
     *,
     console: Console,
+    inference_key: str | None = None,
+    management_key: str | None = None,
     task_status: trio.TaskStatus[EmulatorServer] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     """Serve the emulator until cancelled, printing its URLs and keys once it listens.
 
     Startable: ``server = await nursery.start(serve_emulator_command, host, 0, ...)``.
-    The keys printed are the emulator's own loopback keys, never ``OPENROUTER_API_KEY``.
+    The keys printed are the emulator's own loopback keys, never ``OPENROUTER_API_KEY``:
+    generated, or the ones given (``--key``, ``--management-key`` or
+    ``OPENROUTER_EMULATOR_KEY``, ``OPENROUTER_EMULATOR_MANAGEMENT_KEY``), so that
+    a script can know them in advance. The "Try:" lines are a command that
+    works as printed against this emulator.
 
     Raises:
         OSError: the address cannot be bound (e.g. the port is in use).
     """
     async with trio.open_nursery() as nursery:
         server: EmulatorServer = await nursery.start(
-            functools.partial(serve_emulator, host, port, emulator=Emulator())
+            functools.partial(
+                serve_emulator,
+                host,
+                port,
+                emulator=Emulator(inference_key=inference_key, management_key=management_key),
+            )
         )
         models = ", ".join(BUILTIN_MODELS)
         for text in (
@@ -49,7 +61,7 @@ async def serve_emulator_command(
             "Try:",
             f"  OPENROUTER_BASE_URL={server.base_url} \\",
             f"  OPENROUTER_API_KEY={server.inference_key} \\",
-            '  openrouter-trio run --tools "What is the weather?"',
+            f'  openrouter-trio run --model {DEMO_MODEL} --tools "What is the weather?"',
             "Press Ctrl-C to stop.",
         ):
             print_line(console, text)

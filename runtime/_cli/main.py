@@ -43,6 +43,7 @@ from __future__ import annotations
 import argparse
 import functools
 import importlib.metadata
+import os
 from typing import TYPE_CHECKING, Final
 
 import msgspec
@@ -150,6 +151,16 @@ def build_parser() -> argparse.ArgumentParser:
     emulator.add_argument("--host", default="127.0.0.1", help="address to bind (127.0.0.1)")
     emulator.add_argument(
         "--port", type=_int_at_least(0), default=8080, help="port to bind; 0 picks one (8080)"
+    )
+    emulator.add_argument(
+        "--key",
+        metavar="KEY",
+        help="the inference key to accept (default: $OPENROUTER_EMULATOR_KEY, else a new one)",
+    )
+    emulator.add_argument(
+        "--management-key",
+        metavar="KEY",
+        help="the management key (default: $OPENROUTER_EMULATOR_MANAGEMENT_KEY, else a new one)",
     )
 
     demo = commands.add_parser(
@@ -282,7 +293,15 @@ async def _dispatch(args: argparse.Namespace, out: Console, err: Console) -> int
         if args.command == "run":
             return await run_command(args, out, err)
         if args.command == "emulator":
-            await serve_emulator_command(args.host, args.port, console=out)
+            await serve_emulator_command(
+                args.host,
+                args.port,
+                console=out,
+                inference_key=args.key or os.environ.get("OPENROUTER_EMULATOR_KEY") or None,
+                management_key=args.management_key
+                or os.environ.get("OPENROUTER_EMULATOR_MANAGEMENT_KEY")
+                or None,
+            )
             return 0  # pragma: no cover - serves until cancelled
         if args.command == "serve":
             await _serve_command(args, out)

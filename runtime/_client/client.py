@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import math
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Final, Literal, Self, final
 
@@ -19,7 +20,13 @@ from msgspec import UnsetType
 
 from runtime._agent.approvals import check_require_approval, tools_needing_a_store
 from runtime._agent.context import SHARED_CONTEXT, ContextStore, check_context_schema
-from runtime._agent.inputs import check_input, check_request_body, check_tools
+from runtime._agent.inputs import (
+    check_input,
+    check_model,
+    check_nesting,
+    check_request_body,
+    check_tools,
+)
 from runtime._agent.output import OutputSpec
 from runtime._agent.request import TurnRequest, request_fields
 from runtime._agent.state import check_decisions
@@ -30,7 +37,7 @@ from runtime._base.errors import ConfigurationError
 from runtime._base.groups import unwrap_lone_exception
 from runtime._client.result import ModelResult
 from runtime._http.retry import RetryConfig
-from runtime._http.transport import DEFAULT_TIMEOUT, ApiTransport
+from runtime._http.transport import DEFAULT_TIMEOUT, ApiTransport, check_headers
 from runtime._rest.chat import Chat, Completions
 from runtime._rest.models import Models
 from runtime._rest.resources import Analytics, ApiKeys, Beta, CreditsAPI, OAuth, Responses
@@ -59,7 +66,12 @@ if TYPE_CHECKING:
     from runtime._run.retention import Retention
     from runtime._run.status import RunState
 
-__all__ = ["OpenRouter"]
+__all__ = ["DEFAULT_STREAM_IDLE_TIMEOUT", "OpenRouter"]
+
+DEFAULT_STREAM_IDLE_TIMEOUT: Final = 300.0
+"""Seconds a model call's stream may go without an event before it fails
+(keep-alive comments do not count). Long enough for a model that thinks for
+minutes without streaming; short enough that a stalled stream is noticed."""
 
 _UNSET: Final = msgspec.UNSET
 _ENCODER: Final = msgspec.json.Encoder()
@@ -88,6 +100,12 @@ class OpenRouter:
         http_transport: an ``httpx.AsyncBaseTransport`` to send requests through
             (``runtime.testing.FakeOpenRouter`` provides one for tests).
         headers: extra headers sent with every request.
+        stream_idle_timeout: seconds a model call's stream may go without an
+            event (keep-alive comments do not count) before it fails with
+            ``TransportTimeout``; ``None`` for no limit. Default 300.
+
+    Raises:
+        ConfigurationError: any bad argument, before any I/O.
     """
 
     def __init__(
@@ -103,7 +121,9 @@ class OpenRouter:
         retention: Retention = KEEP_ALL,
         http_transport: HttpxTransport | None = None,
         headers: Mapping[str, str] | None = None,
+        stream_idle_timeout: float | None = DEFAULT_STREAM_IDLE_TIMEOUT,
     ) -> None:
+        self._stream_idle_timeout = check_seconds("stream_idle_timeout", stream_idle_timeout)
         self._transport = ApiTransport(
             api_key=api_key,
             base_url=base_url,
@@ -247,6 +267,7 @@ class OpenRouter:
         require_approval: bool | Callable[..., Any] | None = None,
         context: Mapping[str, Any] | None = None,
         shared_context_schema: Any = None,
+        deadline: float | None = None,
     ) -> ModelResult:
         """Start describing an agent run; synchronous and lazy (no I/O here).
 
@@ -301,9 +322,15 @@ class OpenRouter:
             shared_context_schema: msgspec type of the shared context (default:
                 a plain JSON object).
 
+            deadline: seconds the whole run may take from its start (every
+                turn, retry and tool round); past it the run is cancelled and
+                fails with ``RunTimeout``. ``None`` (the default): no limit.
+
         Raises:
-            ConfigurationError: a bad argument; approval configured (or
-                ``approve``/``reject`` given) without ``state``.
+            ConfigurationError: a bad argument (named in the message): a
+                missing or empty ``model``, a header value with a control
+                character, a value nested deeper than 128 levels; approval
+                configured (or ``approve``/``reject`` given) without ``state``.
 
         Returns:
             A ``ModelResult``; the run starts on its first use.
@@ -363,8 +390,11 @@ class OpenRouter:
             },
             request,
         )
+        check_model(request)
         if "input" in request:
             request["input"] = check_input(request["input"])
+        for name, value in request.items():
+            check_nesting(name, value)
         output_spec = None
         if output is not None:
             output_spec = OutputSpec.from_user(output, retries=output_retries)
@@ -398,6 +428,7 @@ class OpenRouter:
         )
         all_headers = {"x-openrouter-callmodel": "true"}
         if headers:
+            check_headers(headers, "headers")
             all_headers.update(headers)
         spec = RunSpec(
             request=request,
@@ -413,6 +444,8 @@ class OpenRouter:
             on_turn_end=_check_hook("on_turn_end", on_turn_end),
             output=output_spec,
             **conversation,
+            deadline=check_seconds("deadline", deadline),
+            stream_idle_timeout=self._stream_idle_timeout,
         )
         return ModelResult(
             spec=spec,
@@ -420,6 +453,26 @@ class OpenRouter:
             spawn=self._spawn,
             retention=retention if retention is not None else self._retention,
         )
+
+
+def check_seconds(name: str, value: object) -> float | None:
+    """A positive, finite number of seconds, or ``None``.
+
+    Raises:
+        ConfigurationError: naming ``name`` and the value.
+    """
+    if value is None:
+        return None
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or not math.isfinite(value)
+        or value <= 0
+    ):
+        raise ConfigurationError(
+            f"{name} must be a positive number of seconds or None, not {value!r}."
+        )
+    return float(value)
 
 
 def _reject_functions(static: Mapping[str, Any], request: Mapping[str, Any]) -> None:

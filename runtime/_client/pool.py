@@ -67,6 +67,7 @@ import msgspec
 import trio
 
 from runtime._base.errors import ConfigurationError
+from runtime._client.client import check_seconds
 from runtime._run.eventlog import EventLog
 from runtime._run.registry import RegistryUpdate
 from runtime._run.retention import Ring
@@ -215,6 +216,7 @@ class SessionPool:
         memory_budget: int | None = None,
         update_interval: float | None = DEFAULT_UPDATE_INTERVAL,
         update_buffer: int = DEFAULT_UPDATE_BUFFER,
+        deadline: float | None = None,
     ) -> None:
         if type(max_concurrent) is not int or max_concurrent < 1:
             raise ConfigurationError(
@@ -239,6 +241,7 @@ class SessionPool:
             raise ConfigurationError(
                 f"update_buffer must be a positive integer, got {update_buffer!r}."
             )
+        self._deadline = check_seconds("deadline", deadline)
         self._client = client
         self._nursery: trio.Nursery | None = None  # set by open_session_pool
         self._limiter = trio.CapacityLimiter(max_concurrent)
@@ -290,6 +293,8 @@ class SessionPool:
         nursery = self._nursery
         if self._closed or nursery is None:
             raise trio.ClosedResourceError("Cannot start a run in a closed session pool.")
+        if self._deadline is not None:
+            call_model_kwargs.setdefault("deadline", self._deadline)
         result = self._client.call_model(**call_model_kwargs)
         run = _PooledRun(result)
         self._runs[run.run_id] = run
@@ -526,6 +531,7 @@ async def open_session_pool(
     memory_budget: int | None = None,
     update_interval: float | None = DEFAULT_UPDATE_INTERVAL,
     update_buffer: int = DEFAULT_UPDATE_BUFFER,
+    deadline: float | None = None,
 ) -> AsyncIterator[SessionPool]:
     """Open a :class:`SessionPool` whose runs are tasks of a nursery owned by this block.
 
@@ -552,6 +558,10 @@ async def open_session_pool(
         update_interval: seconds between samples of the running runs for
             registry updates; ``None`` publishes lifecycle transitions only.
         update_buffer: registry updates retained for slow watchers.
+        deadline: the default ``call_model(deadline=...)`` of every run started
+            here (seconds from the run's admission; a run's own ``deadline=``
+            wins); ``None``: no limit. Without one, a run whose server never
+            answers holds its slot for as long as its retries last.
 
     Raises:
         ConfigurationError: a bad argument (before anything starts).
@@ -563,6 +573,7 @@ async def open_session_pool(
         memory_budget=memory_budget,
         update_interval=update_interval,
         update_buffer=update_buffer,
+        deadline=deadline,
     )
     failure: Exception | None = None
     async with trio.open_nursery() as outer:

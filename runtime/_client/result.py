@@ -267,6 +267,7 @@ class ModelResult:
         self._started = False
         self._stack: contextlib.AsyncExitStack | None = None
         self._id = f"run_{secrets.token_hex(8)}"
+        self._state.run_id = self._id
 
     def __repr__(self) -> str:
         model = self._spec.request.get("model", "?")
@@ -298,11 +299,24 @@ class ModelResult:
             usage=state.usage,
             tool_calls_executed=state.tool_calls_executed,
             next_seq=self._log.next_seq,
-            error=None if state.error is None else repr(state.error),
+            error=None if state.error is None else state.redact(repr(state.error)),
             conversation_id=None if state.conversation is None else state.conversation.id,
             conversation_status=None if state.conversation is None else state.conversation.status,
             pending_tool_calls=list(state.pending_tool_calls),
+            trace_id=state.trace_id,
         )
+
+    @property
+    def trace_id(self) -> str | None:
+        """The OpenTelemetry trace id of this run (32 hex digits), or ``None``.
+
+        Set when the run starts, if the application installed an
+        OpenTelemetry SDK tracer provider (the run is then one
+        ``invoke_agent`` span, its turns, model calls and tool calls child
+        spans); ``None`` before that and without an SDK. Snapshots (and so
+        registry updates and the websocket feed) carry it too.
+        """
+        return self._state.trace_id
 
     def events(self, from_seq: int = 0) -> Cursor[Any]:
         """Attach a raw cursor to the run's event log, starting at ``from_seq``.

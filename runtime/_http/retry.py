@@ -37,26 +37,45 @@ class RetryConfig(msgspec.Struct, frozen=True, kw_only=True):
     Only the connect/headers phase is ever retried; a response whose body has
     started is never re-sent. Each request (each turn of a run) has its own budget.
 
-    The delay before retry ``x`` (0-based) is the server's hint when it gives a
-    positive one (``retry-after-ms``, then ``Retry-After`` as seconds or an
-    HTTP-date, then ``error.availability.retry_after`` in the body), otherwise
-    ``initial_interval * x ** exponent + uniform[0, 1)`` seconds; either way
-    capped at ``max_interval``.
+    The defaults are bounded on every axis, in line with openai-python (two
+    retries, 0.5 s growing to at most 8 s) and OpenRouter's advice (back off
+    exponentially, honour ``Retry-After``): at most **3 attempts** (2 retries)
+    within **60 s**, so a dead server or a missing network fails a request in
+    seconds with a typed error and a log line, never silently for an hour.
+
+    The wait before retry ``x`` (0-based):
+
+    * the server's hint when it sends one (``retry-after-ms``, then
+      ``Retry-After`` as seconds or an HTTP-date, then
+      ``error.availability.retry_after`` in the body), raised to at least
+      ``min_retry_after`` (a hint of 10 ms must not turn into 100 requests a
+      second); a hint longer than ``max_retry_after`` is not waited for: the
+      error is raised at once, its ``retry_after`` telling the caller;
+    * otherwise *full jitter*: a uniform random wait in
+      ``[0, min(max_interval, initial_interval * exponent ** x)]``, so that
+      many clients failing together do not retry together.
+
+    A retry whose wait would end past ``max_elapsed_time`` (counted from the
+    first attempt), or past the caller's trio deadline (``trio.fail_after``,
+    ``call_model(deadline=...)``), is not attempted: the failure is raised at
+    once. Every retry and every give-up is logged (logger ``openrouter_trio.http``,
+    level WARNING, without any key) and is an event of the current
+    OpenTelemetry span.
 
     Attributes:
         strategy: ``"backoff"`` retries; ``"none"`` sends each request once.
-        initial_interval: seconds; scale of the exponential part.
-        max_interval: seconds; cap on any single delay, server hints included.
-        exponent: growth of the exponential part.
-        max_elapsed_time: seconds since the first attempt after which a failure
-            is final: a retryable response is raised as its typed error, a
-            connection failure as :class:`TransportError`.
+        initial_interval: seconds; the jitter ceiling of the first retry.
+        max_interval: seconds; cap on the jitter ceiling.
+        exponent: growth of the jitter ceiling per retry.
+        max_elapsed_time: seconds; the total budget of one request's retries.
         retry_connection_errors: retry connect/read/write failures and timeouts
             that happen before the response headers arrived.
         retry_codes: statuses to retry, exact (``"503"``) or by family
             (``"5XX"``). 429 is not retried unless listed.
-        max_retries: hard cap on the number of retries (``None``: no cap beyond
+        max_retries: retries after the first attempt (``None``: no cap beyond
             ``max_elapsed_time``).
+        min_retry_after: seconds; floor on a server's wait hint.
+        max_retry_after: seconds; the longest server hint that is waited for.
 
     Raises:
         ConfigurationError: on construction, for a value out of range.
@@ -64,12 +83,14 @@ class RetryConfig(msgspec.Struct, frozen=True, kw_only=True):
 
     strategy: Literal["backoff", "none"] = "backoff"
     initial_interval: float = 0.5
-    max_interval: float = 60.0
-    exponent: float = 1.5
-    max_elapsed_time: float = 3600.0
+    max_interval: float = 8.0
+    exponent: float = 2.0
+    max_elapsed_time: float = 60.0
     retry_connection_errors: bool = True
     retry_codes: tuple[str, ...] = ("5XX",)
-    max_retries: int | None = None
+    max_retries: int | None = 2
+    min_retry_after: float = 0.5
+    max_retry_after: float = 60.0
 
     def __post_init__(self) -> None:
         if self.strategy not in ("backoff", "none"):
@@ -80,6 +101,8 @@ class RetryConfig(msgspec.Struct, frozen=True, kw_only=True):
         _check_seconds("max_interval", self.max_interval, allow_inf=True)
         _check_seconds("exponent", self.exponent)
         _check_seconds("max_elapsed_time", self.max_elapsed_time, allow_inf=True)
+        _check_seconds("min_retry_after", self.min_retry_after)
+        _check_seconds("max_retry_after", self.max_retry_after, allow_inf=True)
         if not isinstance(self.retry_connection_errors, bool):
             raise ConfigurationError(
                 "RetryConfig.retry_connection_errors must be a bool, "
@@ -139,12 +162,19 @@ NO_RETRY: Final = RetryConfig(strategy="none")
 def _backoff_delay(
     config: RetryConfig, attempt: int, retry_after: float | None, rng: random.Random
 ) -> float:
-    """Seconds to wait before retry number ``attempt`` (0-based)."""
+    """Seconds to wait before retry number ``attempt`` (0-based).
+
+    A server hint wins (raised to ``min_retry_after``; the caller checks it
+    against ``max_retry_after``); otherwise full jitter below an exponential
+    ceiling capped at ``max_interval``.
+    """
     if retry_after is not None and retry_after > 0:
-        delay = retry_after
-    else:
-        delay = config.initial_interval * float(attempt) ** config.exponent + rng.random()
-    return min(delay, config.max_interval)
+        return max(retry_after, config.min_retry_after)
+    try:
+        ceiling = config.initial_interval * config.exponent**attempt
+    except OverflowError:
+        ceiling = math.inf
+    return rng.uniform(0.0, min(ceiling, config.max_interval))
 
 
 def _parse_seconds(text: str) -> float | None:

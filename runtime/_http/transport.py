@@ -37,6 +37,7 @@ Rules this module keeps (each one is relied on elsewhere):
 from __future__ import annotations
 
 import contextlib
+import logging
 import math
 import os
 import random
@@ -51,8 +52,8 @@ import httpx
 import msgspec
 import trio
 
-from runtime._base.errors import ConfigurationError, TransportError
-from runtime._http.errors import _map_httpx_errors, _retryable_failure, _status_error
+from runtime._base.errors import AgentError, ConfigurationError, TransportError
+from runtime._http.errors import _map_httpx_errors, _retryable_failure, _scrub, _status_error
 from runtime._http.h11 import H11Transport
 from runtime._http.responses import (
     _CLOSE_GRACE,
@@ -62,6 +63,7 @@ from runtime._http.responses import (
     _read_error_body,
 )
 from runtime._http.retry import DEFAULT_RETRY, RetryConfig, _backoff_delay
+from runtime._telemetry import record_retry
 
 __all__ = [
     "DEFAULT_BASE_URL",
@@ -71,6 +73,7 @@ __all__ = [
     "HTTPTimeout",
     "ApiTransport",
     "USER_AGENT",
+    "check_headers",
 ]
 
 HttpxTransport: TypeAlias = httpx.AsyncBaseTransport
@@ -93,6 +96,7 @@ _HEADER_NAME: Final = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 _KEY_CHARS: Final = re.compile(r"[\x21-\x7e]+")
 _CONTROL_CHARS: Final = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
 _JSON_ENCODER: Final = msgspec.json.Encoder()
+_LOG: Final = logging.getLogger("openrouter_trio.http")
 
 
 def _package_version() -> str:
@@ -171,6 +175,15 @@ def _check_header_value(what: str, value: object) -> bytes:
     return value.encode()
 
 
+def check_headers(headers: object, where: str) -> list[tuple[bytes, bytes]]:
+    """Header pairs as bytes, checked before any I/O (names, values, no ``Authorization``).
+
+    Raises:
+        ConfigurationError: naming ``where`` and the offending header.
+    """
+    return _check_headers(headers, where)
+
+
 def _check_headers(headers: object, where: str) -> list[tuple[bytes, bytes]]:
     if not isinstance(headers, Mapping):
         raise ConfigurationError(f"{where} must be a mapping of str to str, not {headers!r}.")
@@ -182,7 +195,7 @@ def _check_headers(headers: object, where: str) -> list[tuple[bytes, bytes]]:
             raise ConfigurationError(
                 f"{where} must not set {name!r}; pass the key as api_key so it stays redacted."
             )
-        checked.append((name.encode(), _check_header_value(f"header {name!r}", value)))
+        checked.append((name.encode(), _check_header_value(f"{where}[{name!r}]", value)))
     return checked
 
 
@@ -334,6 +347,7 @@ class ApiTransport:
             default_headers.extend(_check_headers(headers, "headers"))
 
         self._api_key = key
+        self._secret = key.encode() if key is not None else None
         self._base_url = url
         self._retry = retry
         self._rng = rng if rng is not None else random.Random()
@@ -361,6 +375,19 @@ class ApiTransport:
     def retry(self) -> RetryConfig:
         """The default retry policy."""
         return self._retry
+
+    @property
+    def secret(self) -> bytes | None:
+        """The API key as bytes, for scrubbing it out of what the server echoes.
+
+        Never print it: it is here so that the stream reader can replace it
+        with ``***`` in every event payload before anything is made of it.
+        """
+        return self._secret
+
+    def redact(self, text: str) -> str:
+        """``text`` with the API key replaced by ``***`` (for snapshots and logs)."""
+        return _scrub(text, self._api_key)
 
     def __repr__(self) -> str:
         return (
@@ -525,6 +552,7 @@ class ApiTransport:
         start = trio.current_time()
         attempt = 0
         while True:
+            error: AgentError
             try:
                 with _map_httpx_errors(*context):
                     response = await self._client.send(request, stream=True)
@@ -539,23 +567,61 @@ class ApiTransport:
                     config.strategy == "backoff"
                     and config.retry_connection_errors
                     and _retryable_failure(exc)
-                ) or self._exhausted(config, attempt, start):
+                ):
                     raise
-                delay = _backoff_delay(config, attempt, None, self._rng)
+                error, hint = exc, None
+                reason = type(exc.__cause__ or exc).__name__
             else:
-                error = _status_error(
+                status_error = _status_error(
                     response.status_code, response.headers, body, self._api_key, time.time()
                 )
-                if not config.retries_status(response.status_code) or self._exhausted(
-                    config, attempt, start
-                ):
-                    raise error
-                delay = _backoff_delay(config, attempt, error.retry_after, self._rng)
+                if not config.retries_status(response.status_code):
+                    raise status_error
+                error, hint = status_error, status_error.retry_after
+                reason = f"{response.status_code} {type(status_error).__name__}"
+            delay = _backoff_delay(config, attempt, hint, self._rng)
+            why = _give_up_reason(config, attempt, start, delay, hint)
+            method, path, _ = context
+            if why is not None:
+                _LOG.warning(
+                    "%s %s: giving up after %d attempt%s in %.2f s (%s): %s",
+                    method,
+                    path,
+                    attempt + 1,
+                    "" if attempt == 0 else "s",
+                    trio.current_time() - start,
+                    why,
+                    reason,
+                )
+                raise error
+            _LOG.warning(
+                "%s %s: %s; retry %d%s in %.2f s",
+                method,
+                path,
+                reason,
+                attempt + 1,
+                "" if config.max_retries is None else f" of {config.max_retries}",
+                delay,
+            )
+            record_retry(attempt + 1, delay, reason)
             await trio.sleep(delay)
             attempt += 1
 
-    @staticmethod
-    def _exhausted(config: RetryConfig, attempt: int, start: float) -> bool:
-        if config.max_retries is not None and attempt >= config.max_retries:
-            return True
-        return trio.current_time() - start > config.max_elapsed_time
+
+def _give_up_reason(
+    config: RetryConfig, attempt: int, start: float, delay: float, hint: float | None
+) -> str | None:
+    """Why retry ``attempt`` (0-based) is not made, or ``None`` when it is."""
+    if config.max_retries is not None and attempt >= config.max_retries:
+        return f"max_retries={config.max_retries} used up"
+    if hint is not None and hint > config.max_retry_after:
+        return (
+            f"the server asked to wait {hint:g} s, "
+            f"more than max_retry_after={config.max_retry_after:g} s"
+        )
+    now = trio.current_time()
+    if now + delay - start > config.max_elapsed_time:
+        return f"the next wait would pass max_elapsed_time={config.max_elapsed_time:g} s"
+    if now + delay >= trio.current_effective_deadline():
+        return "the next wait would pass the caller's deadline"
+    return None

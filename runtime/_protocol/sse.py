@@ -28,6 +28,13 @@ Rules (WHATWG HTML §9.2.6, as OpenRouter uses them; see wire-protocol.md §2):
    payload then yields a truncated payload, which the JSON decoder rejects, so
    nothing broken is silently accepted.)
 
+7. One event may hold at most ``max_event_size`` bytes (16 MiB by default): a
+   server that sends a longer line or event, or never ends one, gets
+   :class:`~runtime._base.errors.EventTooLargeError` instead of unbounded
+   memory. Only bytes the decoder has to keep count: the check costs nothing
+   on the fast path, where every event ends in the chunk it started in (and a
+   chunk is bounded by the transport's read size).
+
 Performance invariants (the SSE decode is on the hot path of every token):
 
 * CR-free input, which is what OpenRouter sends, is only scanned by C-level
@@ -43,11 +50,16 @@ Performance invariants (the SSE decode is on the hot path of every token):
 
 from __future__ import annotations
 
-from typing import Final
+from typing import Final, NoReturn
 
 import msgspec
 
-__all__ = ["SSEDecoder", "ServerSentEvent"]
+from runtime._base.errors import ConfigurationError, EventTooLargeError
+
+__all__ = ["DEFAULT_MAX_EVENT_SIZE", "SSEDecoder", "ServerSentEvent"]
+
+DEFAULT_MAX_EVENT_SIZE: Final = 16 * 1024 * 1024
+"""Bytes one event (all its lines) may take before :class:`SSEDecoder` gives up."""
 
 _BOM: Final = b"\xef\xbb\xbf"
 _LF: Final = 0x0A
@@ -89,7 +101,15 @@ class SSEDecoder:
     :meth:`close` at the end of the body to flush an unterminated last event.
 
     The decoder is synchronous, does no I/O and keeps only the bytes of the
-    event in progress. It is not thread-safe and is meant for one body.
+    event in progress, at most ``max_event_size`` of them. It is not
+    thread-safe and is meant for one body.
+
+    Args:
+        max_event_size: bytes one event may hold (its lines and line breaks);
+            a longer one raises :class:`EventTooLargeError`.
+
+    Raises:
+        ConfigurationError: ``max_event_size`` is not a positive int.
 
     Example::
 
@@ -102,9 +122,14 @@ class SSEDecoder:
         leftover = decoder.close()
     """
 
-    __slots__ = ("_bom_pending", "_buf", "_closed", "_cr_pending", "_last_id", "_scan")
+    __slots__ = ("_bom_pending", "_buf", "_closed", "_cr_pending", "_last_id", "_limit", "_scan")
 
-    def __init__(self) -> None:
+    def __init__(self, *, max_event_size: int = DEFAULT_MAX_EVENT_SIZE) -> None:
+        if type(max_event_size) is not int or max_event_size < 1:
+            raise ConfigurationError(
+                f"max_event_size must be a positive int (bytes), not {max_event_size!r}."
+            )
+        self._limit = max_event_size
         self._buf = bytearray()
         # Where the search for the end of the buffered event resumes: no blank
         # line starts before this offset of ``_buf``.
@@ -127,6 +152,8 @@ class SSEDecoder:
             none). The list is new and owned by the caller.
 
         Raises:
+            EventTooLargeError: the event in progress grew past
+                ``max_event_size``; the decoder is closed.
             RuntimeError: the decoder was already closed. This is a bug in the
                 caller, not a problem with the server's bytes.
         """
@@ -156,8 +183,12 @@ class SSEDecoder:
             buf += chunk
             end = buf.find(b"\n\n", self._scan)
             if end == -1:
+                if len(buf) > self._limit + 1:  # one LF may be half a blank line
+                    self._too_large(len(buf))
                 self._scan = len(buf) - 1
                 return events
+            if end > self._limit:
+                self._too_large(end)
             with memoryview(buf) as view:
                 first = self._parse_block(bytes(view[:end]))
                 chunk = bytes(view[end + 2 :])
@@ -170,10 +201,17 @@ class SSEDecoder:
             pos = self._scan_blocks(chunk, 0, events)
         if pos < len(chunk):
             buf += memoryview(chunk)[pos:]
+            if len(buf) > self._limit + 1:
+                self._too_large(len(buf))
             self._scan = len(buf) - 1
         else:
             self._scan = 0
         return events
+
+    @property
+    def buffered(self) -> int:
+        """Bytes kept from earlier chunks: the start of an event still in progress."""
+        return len(self._buf)
 
     def close(self) -> list[ServerSentEvent]:
         """Mark the end of the body; return the unterminated last event, if any.
@@ -195,6 +233,15 @@ class SSEDecoder:
                 block = block[3:]
         event = self._parse_block(block.lstrip(b"\n"))
         return [] if event is None else [event]
+
+    def _too_large(self, size: int) -> NoReturn:
+        self._buf.clear()
+        self._closed = True
+        raise EventTooLargeError(
+            f"A server-sent event grew to {size} bytes without ending, past the limit of "
+            f"{self._limit} bytes (max_event_size).",
+            limit=self._limit,
+        )
 
     def _strip_bom(self, chunk: bytes) -> bytes:
         # Only reached while the first bytes of the stream are still unknown;

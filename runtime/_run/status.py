@@ -21,6 +21,8 @@ from runtime._protocol.wire import (  # noqa: TC001 - msgspec resolves them at r
 from runtime._run.eventlog import EventLog
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from runtime._agent.context import ContextUpdate
     from runtime._agent.output import OutputSpec
     from runtime._agent.state import ConversationState, Decisions
@@ -84,6 +86,10 @@ class RunSpec(msgspec.Struct, frozen=True, kw_only=True):
     tool_errors: str = "model"
     on_turn_start: Any = None
     on_turn_end: Any = None
+    deadline: float | None = None
+    """Seconds the whole run may take from its start; ``None``: no limit."""
+    stream_idle_timeout: float | None = None
+    """Seconds a model call's stream may go without an event; ``None``: no limit."""
     checkpoint: Any = None
     """``async (TurnCheckpoint) -> None``, awaited at each turn boundary (DESIGN §8)."""
     resume: TurnCheckpoint | None = None
@@ -133,6 +139,7 @@ class RunState:
     """
 
     def __init__(self) -> None:
+        self.run_id: str = ""
         self._status: RunStatus = "pending"
         self.turn: int = 0
         self.usage = RunUsage()
@@ -154,6 +161,11 @@ class RunState:
         self.interrupted_by: str | None = None
         #: Every accepted tool-context write, for ``get_context_updates()``.
         self.context_updates: EventLog[ContextUpdate] = EventLog()
+        #: The OpenTelemetry trace id of the run's span (32 hex digits), once
+        #: it started under a recording tracer provider; ``None`` otherwise.
+        self.trace_id: str | None = None
+        #: Removes secrets (the API key) from text made for snapshots.
+        self.redact: Callable[[str], str] = _same
 
     @property
     def status(self) -> RunStatus:
@@ -177,15 +189,23 @@ class RunState:
         self._status = status
 
 
+def _same(text: str) -> str:
+    return text
+
+
 class RunSnapshot(msgspec.Struct, frozen=True, kw_only=True):
     """A point-in-time view of one run, for registries and dashboards.
 
-    ``status`` is a :data:`RunStatus`. ``error`` is the repr of the failure.
+    ``status`` is a :data:`RunStatus`. ``error`` is the repr of the failure,
+    with the API key replaced by ``***``.
     With ``call_model(state=...)``, ``conversation_id`` and
     ``conversation_status`` say where the conversation stands (a run that
     paused for approval is ``done`` with ``conversation_status``
     ``"awaiting_approval"``), and ``pending_tool_calls`` lists the calls it
     waits for.
+    ``trace_id`` is the OpenTelemetry trace id of the run (32 hex digits) when
+    the application installed a tracer provider, else ``None``: feed frames
+    carry it so a dashboard can link a session to its trace.
     """
 
     id: str
@@ -199,3 +219,4 @@ class RunSnapshot(msgspec.Struct, frozen=True, kw_only=True):
     conversation_id: str | None = None
     conversation_status: str | None = None
     pending_tool_calls: list[ParsedToolCall] = msgspec.field(default_factory=list)
+    trace_id: str | None = None

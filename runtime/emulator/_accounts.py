@@ -236,9 +236,11 @@ class Accounts:
         include_byok_in_limit: bool = False,
         expires_at: str | None = None,
         creator_user_id: str | None = None,
+        secret: str | None = None,
     ) -> tuple[str, KeyRecord]:
-        """A new key: ``(plaintext, record)``."""
-        secret = self._next_secret("management" if management else "inference")
+        """A new key: ``(plaintext, record)``; ``secret`` fixes its text (else generated)."""
+        if secret is None:
+            secret = self._next_secret("management" if management else "inference")
         record = KeyRecord(
             secret,
             name=name,

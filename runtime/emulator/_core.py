@@ -51,10 +51,12 @@ from runtime.emulator._chat import (
 )
 from runtime.emulator._http import (
     JSON_HEADERS,
+    MAX_JSON_DEPTH,
     SSE_HEADERS,
     EmulatorRequest,
     EmulatorResponse,
     HTTPError,
+    nesting_exceeds,
 )
 from runtime.emulator._models import (
     BUILTIN_MODELS,
@@ -160,6 +162,20 @@ class EmulatorStatistics(msgspec.Struct, frozen=True, kw_only=True):
     total_usage: float
 
 
+_KEY_TEXT: Final = re.compile(r"[\x21-\x7e]{8,256}")
+
+
+def _check_keys(inference: str | None, management: str | None) -> None:
+    for name, key in (("inference_key", inference), ("management_key", management)):
+        if key is not None and (not isinstance(key, str) or not _KEY_TEXT.fullmatch(key)):
+            raise ConfigurationError(
+                f"{name} must be 8 to 256 visible ASCII characters (no spaces), "
+                f"not a {type(key).__name__} of length {len(key) if isinstance(key, str) else 0}."
+            )
+    if inference is not None and inference == management:
+        raise ConfigurationError("inference_key and management_key must differ.")
+
+
 @final
 class Emulator:
     """An in-memory OpenRouter: keys, scripted and built-in models, faults.
@@ -178,6 +194,9 @@ class Emulator:
         record_limit: how many requests :attr:`requests` keeps (oldest dropped
             first); ``None`` keeps all.
         max_request_bytes: larger request bodies get 413.
+        inference_key: the inference key's text, instead of a generated one
+            (scripts and CI that need a key known in advance).
+        management_key: the management key's text, likewise.
 
     Raises:
         ConfigurationError: an argument is out of range.
@@ -195,7 +214,10 @@ class Emulator:
         chunk_size: int | None = None,
         record_limit: int | None = DEFAULT_RECORD_LIMIT,
         max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES,
+        inference_key: str | None = None,
+        management_key: str | None = None,
     ) -> None:
+        _check_keys(inference_key, management_key)
         for name, value in (
             ("keepalive_before_first", keepalive_before_first),
             ("keepalive_every", keepalive_every),
@@ -214,8 +236,12 @@ class Emulator:
         self._chunk_size = chunk_size
         self.max_request_bytes = max_request_bytes
         self._accounts = Accounts(seed=seed, clock=clock, credits=credits)
-        self._inference_key, _ = self._accounts.create_key("emulator-inference")
-        self._management_key, _ = self._accounts.create_key("emulator-management", management=True)
+        self._inference_key, _ = self._accounts.create_key(
+            "emulator-inference", secret=inference_key
+        )
+        self._management_key, _ = self._accounts.create_key(
+            "emulator-management", management=True, secret=management_key
+        )
         self._scripts: dict[str, ScriptQueue] = {}
         self._default = ScriptQueue(Script())
         self._fault_hits: dict[str, int] = {}
@@ -384,6 +410,12 @@ class Emulator:
         try:
             if len(body) > self.max_request_bytes:
                 raise HTTPError(413, "The request body is too large.")
+            if nesting_exceeds(body):
+                raise HTTPError(
+                    400,
+                    f"The request body nests more than {MAX_JSON_DEPTH} levels deep "
+                    "(objects and arrays).",
+                )
             response = await self._route(request)(request)
         except HTTPError as error:
             response = error.response(legacy=legacy)
@@ -408,7 +440,7 @@ class Emulator:
             presented = key_hash(secret.strip()) if secret.strip() else None
         try:
             decoded = _ANY_JSON.decode(request.body) if request.body else None
-        except msgspec.DecodeError:
+        except (msgspec.DecodeError, RecursionError):
             decoded = None
         self._records.append(
             RecordedRequest(

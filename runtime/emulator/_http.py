@@ -17,6 +17,7 @@ it into a response, it never leaves :meth:`Emulator.handle`.
 from __future__ import annotations
 
 import math
+import re
 import urllib.parse
 from collections.abc import AsyncIterator, Iterable, Mapping
 from typing import Any, Final, final
@@ -29,7 +30,14 @@ __all__ = [
     "HTTPError",
     "error_body",
     "json_response",
+    "nesting_exceeds",
 ]
+
+MAX_JSON_DEPTH: Final = 128
+"""How deeply a request body may nest (objects and arrays); deeper ones get a 400."""
+_STRING: Final = re.compile(rb'"(?:[^"\\]++|\\.)*+"')
+_NOT_BRACKETS: Final = bytes(b for b in range(256) if b not in b"[]{}")
+_OPENERS: Final = frozenset(b"[{")
 
 _ENCODER: Final = msgspec.json.Encoder()
 JSON_HEADERS: Final = (("content-type", "application/json"),)
@@ -160,3 +168,24 @@ def json_response(
 ) -> EmulatorResponse:
     """``payload`` encoded as a JSON response."""
     return EmulatorResponse(status, [*JSON_HEADERS, *headers], _ENCODER.encode(payload))
+
+
+def nesting_exceeds(raw: bytes, limit: int = MAX_JSON_DEPTH) -> bool:
+    """Whether the JSON text ``raw`` nests objects and arrays deeper than ``limit``.
+
+    Decoding would fail with ``RecursionError`` near 1,000 levels; this check
+    does not recurse. Strings are cut out first (a bracket inside a string is
+    not nesting) with one C-level regex pass; only the brackets are walked,
+    and a body with fewer brackets than ``limit`` is not walked at all.
+    """
+    if raw.count(b"[") + raw.count(b"{") <= limit:
+        return False
+    depth = 0
+    for byte in _STRING.sub(b"", raw).translate(None, _NOT_BRACKETS):
+        if byte in _OPENERS:
+            depth += 1
+            if depth > limit:
+                return True
+        else:
+            depth -= 1
+    return False

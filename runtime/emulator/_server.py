@@ -17,12 +17,24 @@ Streaming rules of the app:
 3. While streaming, a second task waits for ``http.disconnect``; when the
    client goes away the stream is cancelled, so slow and hanging streams never
    outlive their client.
+
+Connection limits (every one finite, so that no client holds a socket or a
+file descriptor for ever):
+
+4. A connection must deliver a complete request head within
+   ``keep_alive_timeout`` seconds of opening (or of its previous response):
+   hypercorn's idle timer runs until the head is in, so a slowloris client
+   that dribbles header bytes is cut off, and so is an idle keep-alive
+   connection. The head itself is capped at 16 KiB (h11's limit).
+5. A request body must arrive within ``body_timeout`` seconds; a slower one
+   is answered 408 and the connection closed.
+6. When the client closes its side, the server closes the socket at once
+   (hypercorn alone keeps it in CLOSE_WAIT until its keep-alive timer ends).
 """
 
 from __future__ import annotations
 
 import logging
-import math
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from functools import partial
@@ -30,7 +42,10 @@ from typing import TYPE_CHECKING, Any, Final, final
 
 import trio
 from hypercorn.config import Config
-from hypercorn.trio import serve
+from hypercorn.trio.tcp_server import TCPServer
+from hypercorn.trio.worker_context import WorkerContext
+from hypercorn.typing import ConnectionState
+from hypercorn.utils import wrap_app
 
 from runtime._base.groups import unwrap_lone_exception
 from runtime.emulator._core import Emulator
@@ -42,6 +57,10 @@ if TYPE_CHECKING:
 __all__ = ["EmulatorApp", "EmulatorServer", "open_emulator", "serve_emulator"]
 
 _LOG: Final = logging.getLogger("runtime.emulator")
+KEEP_ALIVE_TIMEOUT: Final = 5.0
+"""Seconds an idle connection (or one still sending its request head) is kept."""
+BODY_TIMEOUT: Final = 30.0
+"""Seconds a request body may take to arrive."""
 _Receive = Callable[[], Awaitable[Mapping[str, Any]]]
 _Send = Callable[[dict[str, Any]], Awaitable[None]]
 
@@ -55,8 +74,9 @@ class EmulatorApp:
     being read to the end.
     """
 
-    def __init__(self, emulator: Emulator) -> None:
+    def __init__(self, emulator: Emulator, *, body_timeout: float = BODY_TIMEOUT) -> None:
         self.emulator = emulator
+        self.body_timeout = body_timeout
 
     async def __call__(self, scope: Mapping[str, Any], receive: _Receive, send: _Send) -> None:
         kind = scope["type"]
@@ -68,9 +88,16 @@ class EmulatorApp:
             await send({"type": "websocket.close", "code": 1003})
 
     async def _http(self, scope: Mapping[str, Any], receive: _Receive, send: _Send) -> None:
-        body = await _read_body(receive, self.emulator.max_request_bytes)
-        if body is None:
+        body: bytes | None = None
+        with trio.move_on_after(self.body_timeout) as timer:
+            body = await _read_body(receive, self.emulator.max_request_bytes)
+        if body is None and not timer.cancelled_caught:
             response = HTTPError(413, "The request body is too large.").response()
+        elif body is None:  # the client did not send its body in time
+            response = HTTPError(
+                408, f"The request body did not arrive within {self.body_timeout:g} s."
+            ).response()
+            response.headers.append(("connection", "close"))
         else:
             query = scope.get("query_string", b"")
             target = scope["path"] + ("?" + query.decode("latin-1") if query else "")
@@ -180,6 +207,8 @@ async def serve_emulator(
     port: int = 0,
     *,
     emulator: Emulator | None = None,
+    keep_alive_timeout: float = KEEP_ALIVE_TIMEOUT,
+    body_timeout: float = BODY_TIMEOUT,
     task_status: trio.TaskStatus[EmulatorServer] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     """Serve an emulator over HTTP/1.1 until cancelled.
@@ -194,6 +223,10 @@ async def serve_emulator(
         host: the address to bind.
         port: the port to bind; 0 picks a free one.
         emulator: the core to serve; a fresh :class:`Emulator` if ``None``.
+        keep_alive_timeout: seconds an idle connection, or one still sending
+            its request head, is kept open (5).
+        body_timeout: seconds a request body may take to arrive (30); a
+            slower one gets a 408.
         task_status: for ``nursery.start``.
     """
     emulator = emulator if emulator is not None else Emulator()
@@ -202,12 +235,37 @@ async def serve_emulator(
     config.accesslog = None
     config.errorlog = _LOG
     config.graceful_timeout = 0
-    config.keep_alive_timeout = math.inf
-    app: ASGIFramework = EmulatorApp(emulator)  # type: ignore[assignment]  # ASGI dicts vs TypedDicts
-    async with trio.open_nursery() as nursery:
-        binds: list[str] = await nursery.start(partial(serve, app, config, mode="asgi"))
-        bound_port = int(binds[0].rsplit(":", 1)[1])
-        task_status.started(EmulatorServer(emulator, host, bound_port))
+    config.keep_alive_timeout = keep_alive_timeout
+    app: ASGIFramework = EmulatorApp(emulator, body_timeout=body_timeout)  # type: ignore[assignment]  # ASGI dicts vs TypedDicts
+    wrapped = wrap_app(app, config.wsgi_max_body_size, "asgi")
+    context = WorkerContext(None)
+    sockets = config.create_sockets()
+    listeners = []
+    for sock in sockets.insecure_sockets:
+        sock.listen(config.backlog)
+        listeners.append(trio.SocketListener(trio.socket.from_stdlib_socket(sock)))
+    bound_port = int(sockets.insecure_sockets[0].getsockname()[1])
+    handler = partial(_ClosingTCPServer, wrapped, config, context, ConnectionState({}))
+    async with trio.open_nursery() as connections:
+        try:
+            task_status.started(EmulatorServer(emulator, host, bound_port))
+            await trio.serve_listeners(handler, listeners, handler_nursery=connections)
+        finally:
+            connections.cancel_scope.cancel()
+
+
+class _ClosingTCPServer(TCPServer):
+    """hypercorn's connection handler, closing the socket as soon as the client closed.
+
+    hypercorn ends its read loop when the peer closes, but its keep-alive timer
+    keeps the connection's task group (and so the socket) alive until it runs
+    out: a CLOSE_WAIT socket and a file descriptor per closed connection.
+    Stopping the timer once reading is over lets the connection end now.
+    """
+
+    async def _read_data(self) -> None:
+        await super()._read_data()
+        await self.idle_task.stop()
 
 
 @asynccontextmanager

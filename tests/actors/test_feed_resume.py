@@ -18,6 +18,7 @@ import time
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
 
+import msgspec
 import pytest
 import trio
 from trio_websocket import ConnectionClosed, WebSocketConnection, wrap_client_stream
@@ -619,21 +620,14 @@ async def test_an_oversized_message_closes_1009_with_a_close_frame_every_time(
     assert codes == [1009] * 10
 
 
-class TracedSnapshot(RunSnapshot, frozen=True, kw_only=True):
-    """A snapshot with the trace id issue 15 adds to runs."""
-
-    trace_id: str | None = None
-
-
 async def test_event_frames_carry_the_run_s_trace_id(nursery: trio.Nursery) -> None:
     registry = FakeRegistry()
     registry.add("run_a").append(delta("traced"))
     plain = registry.snapshot
 
     def traced(run_id: str) -> RunSnapshot:
-        snap = plain(run_id)
-        fields = {f: getattr(snap, f) for f in snap.__struct_fields__}
-        return TracedSnapshot(**fields, trace_id="4bf92f3577b34da6a3ce929d0e0e4736")
+        # RunSnapshot.trace_id: the run's OpenTelemetry trace id (issue 15).
+        return msgspec.structs.replace(plain(run_id), trace_id="4bf92f3577b34da6a3ce929d0e0e4736")
 
     registry.snapshot = traced  # type: ignore[method-assign]
     with trio.fail_after(10):

@@ -8,6 +8,7 @@ exact, and jitter comes from an injected, seeded ``random.Random``.
 from __future__ import annotations
 
 import email.utils
+import logging
 import random
 import time
 from collections.abc import AsyncIterator, Callable
@@ -129,22 +130,22 @@ async def request(transport: ApiTransport, **kwargs: Any) -> None:
 async def test_rt01_503_twice_then_200_waits_per_the_backoff_formula(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
-    """RT-01: 503, 503, 200 -> 3 attempts; delays 0.5*x**1.5 + U[0,1) for x = 0, 1."""
+    """RT-01: 503, 503, 200 -> 3 attempts; full jitter below 0.5 * 2**x for x = 0, 1."""
     script = Script(status(503), status(503), ok)
     await request(make(script))
     assert script.attempts == 3
     r0, r1 = jitters(2)
-    assert script.delays == pytest.approx([0.5 * 0**1.5 + r0, 0.5 * 1**1.5 + r1])
+    assert script.delays == pytest.approx([0.5 * r0, 1.0 * r1])
 
 
 async def test_backoff_grows_with_the_exponent_and_is_capped(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
     script = Script(status(500), status(502), status(503), status(504), ok)
-    config = RetryConfig(initial_interval=4.0, exponent=2.0, max_interval=20.0)
+    config = RetryConfig(initial_interval=4.0, exponent=2.0, max_interval=20.0, max_retries=None)
     await request(make(script, retry=config))
     r = jitters(4)
-    assert script.delays == pytest.approx([r[0], 4.0 + r[1], 16.0 + r[2], 20.0])
+    assert script.delays == pytest.approx([4.0 * r[0], 8.0 * r[1], 16.0 * r[2], 20.0 * r[3]])
 
 
 async def test_rt01_retry_after_seconds_is_honoured(
@@ -186,15 +187,36 @@ async def test_useless_retry_hints_fall_back_to_the_formula(
 ) -> None:
     script = Script(status(503, headers), ok)
     await request(make(script))
-    assert script.delays == pytest.approx(jitters(1))
+    assert script.delays == pytest.approx([0.5 * jitters(1)[0]])
 
 
-async def test_retry_after_is_capped_at_max_interval(
+async def test_a_hint_longer_than_max_retry_after_is_not_waited_for(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
     script = Script(status(503, {"Retry-After": "120"}), ok)
+    with pytest.raises(ServiceUnavailableError) as info:
+        await request(make(script))
+    assert script.attempts == 1
+    assert info.value.retry_after == 120.0
+    assert trio.current_time() == 0.0  # raised at once, not after a wait
+
+
+async def test_a_hint_up_to_max_retry_after_wins_over_max_interval(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    script = Script(status(503, {"Retry-After": "30"}), ok)
     await request(make(script))
-    assert script.delays == [DEFAULT_RETRY.max_interval]
+    assert script.delays == [30.0]
+
+
+@pytest.mark.parametrize("headers", [{"Retry-After": "0.01"}, {"retry-after-ms": "1"}])
+async def test_tiny_hints_are_raised_to_the_floor(
+    autojump_clock: trio.testing.MockClock, headers: dict[str, str]
+) -> None:
+    """A ``Retry-After: 0.01`` must not turn into 100 requests a second."""
+    script = Script(status(503, headers), status(503, headers), ok)
+    await request(make(script))
+    assert script.delays == [DEFAULT_RETRY.min_retry_after] * 2
 
 
 async def test_availability_retry_after_in_the_body_is_honoured(
@@ -247,7 +269,7 @@ async def test_rt01_connection_error_is_retried(autojump_clock: trio.testing.Moc
     script = Script(fail(httpx.ConnectError("reset")), ok)
     await request(make(script))
     assert script.attempts == 2
-    assert script.delays == pytest.approx(jitters(1))
+    assert script.delays == pytest.approx([0.5 * jitters(1)[0]])
 
 
 @pytest.mark.parametrize(
@@ -327,9 +349,10 @@ async def test_max_elapsed_time_gives_up_with_the_typed_error(
     body = {"error": {"code": 503, "message": "down", "metadata": {"provider": "p"}}}
     script = Script(status(503, {"Retry-After": "2"}, body))
     with pytest.raises(ServiceUnavailableError) as info:
-        await request(make(script, retry=RetryConfig(max_elapsed_time=5.0)))
-    # attempts at 0, 2, 4, 6; at 6 more than 5 s have passed since the first one
-    assert script.delays == [2.0, 2.0, 2.0]
+        await request(make(script, retry=RetryConfig(max_elapsed_time=5.0, max_retries=None)))
+    # attempts at 0, 2, 4; a wait from 4 to 6 would pass the 5 s budget, so it is not made
+    assert script.delays == [2.0, 2.0]
+    assert trio.current_time() == 4.0
     assert (info.value.message, info.value.metadata) == ("down", {"provider": "p"})
     assert info.value.retry_after == 2.0
 
@@ -357,8 +380,14 @@ async def test_rt01_cancellation_during_backoff_stops_retrying(
     """RT-01 (abort): cancelling while waiting to retry ends the call; nothing is re-sent."""
     failing = status(503, {"Retry-After": "10"})
     script = Script(failing, ok)
-    async with make(script) as transport:
-        with trio.move_on_after(5) as cancel_scope:
+
+    async def cancel_later(scope: trio.CancelScope) -> None:
+        await trio.sleep(5)
+        scope.cancel()
+
+    async with make(script) as transport, trio.open_nursery() as nursery:
+        with trio.CancelScope() as cancel_scope:
+            nursery.start_soon(cancel_later, cancel_scope)
             await transport.request("POST", "/responses", content=b"{}")
         await trio.sleep(60)
     assert cancel_scope.cancelled_caught
@@ -412,18 +441,21 @@ async def test_a_failure_after_the_answer_started_is_never_retried(
 # --------------------------------------------------------------------------- RetryConfig
 
 
-def test_defaults_match_the_sdk() -> None:
-    sdk_defaults = RetryConfig(
+def test_defaults_are_bounded() -> None:
+    """Three attempts within 60 s, as openai-python (2 retries, 0.5 s to 8 s) does."""
+    bounded = RetryConfig(
         strategy="backoff",
         initial_interval=0.5,
-        max_interval=60.0,
-        exponent=1.5,
-        max_elapsed_time=3600.0,
+        max_interval=8.0,
+        exponent=2.0,
+        max_elapsed_time=60.0,
         retry_connection_errors=True,
         retry_codes=("5XX",),
-        max_retries=None,
+        max_retries=2,
+        min_retry_after=0.5,
+        max_retry_after=60.0,
     )
-    assert sdk_defaults == DEFAULT_RETRY
+    assert bounded == DEFAULT_RETRY
     assert NO_RETRY.strategy == "none"
 
 
@@ -480,3 +512,78 @@ def test_retry_config_decodes_from_json_with_the_same_checks() -> None:
     assert (config.max_retries, config.retry_codes) == (3, ("429",))
     with pytest.raises(msgspec.ValidationError, match="initial_interval must be a number"):
         msgspec.json.decode(b'{"initial_interval": -1}', type=RetryConfig)
+
+
+# --------------------------------------------------------------------------- bounded by default
+
+
+async def test_a_server_that_always_fails_costs_three_requests_by_default(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """The old default sent 3,602 requests over an hour against a permanent 503."""
+    script = Script(status(503))
+    with pytest.raises(ServiceUnavailableError):
+        await request(make(script))
+    assert script.attempts == 3
+    assert trio.current_time() < 2.0  # 0.5 s and 1 s jitter ceilings
+
+
+async def test_a_dead_network_fails_fast_by_default(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    script = Script(fail(httpx.ConnectError("no route to host")))
+    with pytest.raises(TransportError):
+        await request(make(script))
+    assert script.attempts == 3
+
+
+async def test_a_wait_past_the_callers_deadline_is_not_made(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    script = Script(status(503, {"Retry-After": "5"}), ok)
+    async with make(script) as transport:
+        with trio.fail_after(3), pytest.raises(ServiceUnavailableError):
+            await transport.request("POST", "/responses", content=b"{}")
+    assert script.attempts == 1
+    assert trio.current_time() == 0.0
+
+
+async def test_every_retry_and_give_up_is_logged_without_the_key(
+    autojump_clock: trio.testing.MockClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    body = {"error": {"code": 503, "message": f"bad key {FAKE_KEY}"}}
+    script = Script(status(503, body=body))
+    with (
+        caplog.at_level(logging.WARNING, logger="openrouter_trio.http"),
+        pytest.raises(ServiceUnavailableError) as info,
+    ):
+        await request(make(script))
+    records = [r for r in caplog.records if r.name == "openrouter_trio.http"]
+    lines = [r.getMessage() for r in records]
+    assert len(lines) == 3, lines
+    assert lines[0].startswith(
+        "POST /api/v1/responses: 503 ServiceUnavailableError; retry 1 of 2 in "
+    )
+    assert "retry 2 of 2" in lines[1]
+    assert lines[2].startswith("POST /api/v1/responses: giving up after 3 attempts in ")
+    assert "max_retries=2 used up" in lines[2]
+    assert all(r.levelno == logging.WARNING for r in records)
+    assert FAKE_KEY not in "\n".join(lines)
+    assert FAKE_KEY not in str(info.value)
+
+
+async def test_a_connection_failure_is_logged_by_its_class(
+    autojump_clock: trio.testing.MockClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    script = Script(fail(httpx.ConnectError(f"refused {FAKE_KEY}")), ok)
+    with caplog.at_level(logging.WARNING, logger="openrouter_trio.http"):
+        await request(make(script))
+    (line,) = [r.getMessage() for r in caplog.records if r.name == "openrouter_trio.http"]
+    assert ": ConnectError; retry 1 of 2 in " in line
+    assert FAKE_KEY not in line
+
+
+def test_retry_after_bounds_are_checked() -> None:
+    for bad in ({"min_retry_after": -1.0}, {"max_retry_after": float("nan")}):
+        with pytest.raises(ConfigurationError, match="retry_after"):
+            RetryConfig(**bad)  # type: ignore[arg-type]

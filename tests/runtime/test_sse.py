@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from runtime._protocol.sse import ServerSentEvent, SSEDecoder
+from runtime._base.errors import ConfigurationError, EventTooLargeError, RemoteProtocolError
+from runtime._protocol.sse import DEFAULT_MAX_EVENT_SIZE, ServerSentEvent, SSEDecoder
 
 DATA = Path(__file__).resolve().parent.parent / "data"
 FIXTURES = sorted(DATA.glob("*.sse"))
@@ -374,3 +375,62 @@ def test_generated_streams_match_the_reference_at_any_split(
     assert feed_whole(stream) == expected
     assert feed_split(stream, cuts) == expected
     assert feed_bytewise(stream) == expected
+
+
+# ---------------------------------------------------------------------------
+# the size limit (max_event_size)
+# ---------------------------------------------------------------------------
+
+
+def test_a_line_that_never_ends_raises_once_past_the_limit() -> None:
+    decoder = SSEDecoder(max_event_size=1000)
+    decoder.feed(b"data: ")
+    with pytest.raises(EventTooLargeError, match=r"1000 bytes \(max_event_size\)") as caught:
+        for _ in range(100):
+            decoder.feed(b"x" * 100)
+    assert caught.value.limit == 1000
+    assert isinstance(caught.value, RemoteProtocolError)
+    assert len(decoder._buf) == 0  # nothing kept after the error
+    with pytest.raises(RuntimeError):
+        decoder.feed(b"\n\n")
+
+
+def test_many_lines_without_a_blank_line_count_as_one_event() -> None:
+    decoder = SSEDecoder(max_event_size=1000)
+    with pytest.raises(EventTooLargeError):
+        for _ in range(200):
+            decoder.feed(b"data: 0123456789\n")
+
+
+def test_an_event_that_ends_in_a_later_chunk_past_the_limit_raises() -> None:
+    decoder = SSEDecoder(max_event_size=100)
+    decoder.feed(b"data: " + b"x" * 90)
+    with pytest.raises(EventTooLargeError):
+        decoder.feed(b"y" * 20 + b"\n\n")
+
+
+@pytest.mark.parametrize("split", [1, 7, 64, 4096])
+def test_events_up_to_the_limit_pass_however_they_are_split(split: int) -> None:
+    event = b"data: " + b"x" * 94 + b"\n\n"  # 100 bytes before the blank line
+    stream = event * 20
+    decoder = SSEDecoder(max_event_size=100)
+    got = [e for i in range(0, len(stream), split) for e in decoder.feed(stream[i : i + split])]
+    assert [e.data for e in got] == [b"x" * 94] * 20
+
+
+def test_keep_alive_comments_never_accumulate() -> None:
+    decoder = SSEDecoder(max_event_size=64)
+    for _ in range(10_000):
+        assert decoder.feed(b": OPENROUTER PROCESSING\n\n") == []
+    assert decoder.feed(b'data: {"a":1}\n\n') == [ServerSentEvent(b'{"a":1}')]
+
+
+@pytest.mark.parametrize("bad", [0, -1, 1.5, "1", True, None])
+def test_max_event_size_must_be_a_positive_int(bad: object) -> None:
+    with pytest.raises(ConfigurationError, match="max_event_size"):
+        SSEDecoder(max_event_size=bad)  # type: ignore[arg-type]  # wrong on purpose
+
+
+def test_the_default_limit_is_16_mib() -> None:
+    assert DEFAULT_MAX_EVENT_SIZE == 16 * 1024 * 1024
+    assert SSEDecoder()._limit == DEFAULT_MAX_EVENT_SIZE

@@ -328,7 +328,10 @@ def test_base_url_with_credentials_query_or_fragment_raises(value: str) -> None:
         ({"retry": {"strategy": "none"}}, r"^retry must be a RetryConfig"),
         ({"http_transport": object()}, r"^http_transport must be an httpx\.AsyncBaseTransport"),
         ({"rng": 3}, r"^rng must be a random\.Random"),
-        ({"headers": {"X-A": "x\r\nInjected: 1"}}, r"^header 'X-A' contains a control character"),
+        (
+            {"headers": {"X-A": "x\r\nInjected: 1"}},
+            r"^headers\['X-A'\] contains a control character",
+        ),
         ({"headers": {"Bad Name": "x"}}, r"^headers has an invalid header name 'Bad Name'"),
         ({"headers": {"Authorization": "Bearer x"}}, r"^headers must not set 'Authorization'"),
         ({"app_categories": ["cli-agent", ""]}, r"^app_categories entries must be names"),
