@@ -260,3 +260,53 @@ async def test_final_answer_after_a_stop_uses_the_tool_results(client: OpenRoute
         text = await result.get_text()
     assert "get_weather returned" in text
     assert DEFAULT_FINAL_RESPONSE_DIRECTIVE not in text
+
+
+async def test_an_approval_survives_a_restart_over_loopback(
+    server: EmulatorServer, tmp_path: Any
+) -> None:
+    """Pause on the built-in tool-caller, then resume from the JSON file in a fresh client:
+    the emulator refuses any request with an unanswered call, so the resumed one is valid."""
+    from runtime import JSONFileStateStore
+
+    class Target(msgspec.Struct):
+        city: str
+
+    ran: list[str] = []
+
+    def forecast(target: Target) -> str:
+        ran.append(target.city)
+        return "sunny"
+
+    def lookup(target: Target) -> str:
+        return "found"
+
+    gated = tool(name="forecast", input_schema=Target, execute=forecast, require_approval=True)
+    free = tool(name="lookup", input_schema=Target, execute=lookup)
+    path = tmp_path / "conversation.json"
+    with trio.fail_after(20):
+        async with OpenRouter(server.inference_key, base_url=server.base_url) as first:
+            paused = first.call_model(
+                model="emulator/tool-caller",
+                input="Weather?",
+                tools=[gated, free],
+                state=JSONFileStateStore(path),
+            )
+            pending = await paused.get_pending_tool_calls()
+            assert await paused.requires_approval()
+        assert [c.name for c in pending] == ["forecast"]
+        assert ran == []
+        async with OpenRouter(server.inference_key, base_url=server.base_url) as second:
+            resumed = second.call_model(
+                model="emulator/tool-caller",
+                tools=[gated, free],
+                state=JSONFileStateStore(path),
+                approve=[pending[0].id],
+            )
+            text = await resumed.get_text()
+    assert text == 'forecast returned "sunny". lookup returned "found".'
+    assert len(ran) == 1
+    saved = msgspec.json.decode(path.read_bytes())
+    assert saved["status"] == "complete"
+    assert saved["turn"] == 1
+    assert saved["usage"]["model_calls"] == 2

@@ -567,7 +567,9 @@ class ModelResult:
         The original input (a string becomes one user message), then every
         response's output items verbatim and every tool output. After a pause on
         manual tools, append their ``function_call_output`` items and pass the
-        list as the next ``input``.
+        list as the next ``input``. With ``state=``, the saved conversation is
+        the record (``get_state()``): after a pause for approval this history
+        ends with the pending calls, whose outputs the resume adds.
         """
         state = await self._wait()
         if state.error is not None:

@@ -673,3 +673,36 @@ async def test_set_shared_context_works_without_any_configuration(
             result = client.call_model(model="m/x", input="Go", tools=[noter])
             assert await result.get_text() == "ok"
     assert tool_outputs(fake.bodies()[1]) == [("n1", "\"{'seen': 4}\"")]
+
+
+async def test_the_registry_and_the_feed_show_a_paused_session_and_its_pending_calls(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    from actors._feed.protocol import index_frames, index_snapshot_frame
+    from runtime import open_session_pool
+
+    tools = Tools()
+    fake = _fake(PAUSING_TURN)
+    async with (
+        OpenRouter(fake.inference_key, http_transport=fake.http_transport()) as client,
+        open_session_pool(client, max_concurrent=2) as pool,
+    ):
+        with trio.fail_after(BOUND):
+            watch = pool.watch()
+            result = pool.start(model="m/x", input="Go", tools=tools.all, state=MemoryStateStore())
+            await pool.wait_idle()
+            snap = pool.snapshot(result.id)
+            updates = watch.receive_batch_nowait()
+    assert (snap.status, snap.conversation_status) == ("done", "awaiting_approval")
+    assert [(c.id, c.name, c.arguments) for c in snap.pending_tool_calls] == [
+        ("call_g", "gated", {"x": 1})
+    ]
+    # What a dashboard receives: the index snapshot and the last update name the calls.
+    frame = msgspec.json.decode(index_snapshot_frame("subscribe", 0, [snap]))
+    (session,) = frame["data"]["sessions"]
+    assert session["conversation_status"] == "awaiting_approval"
+    assert session["pending_tool_calls"] == [
+        {"id": "call_g", "name": "gated", "arguments": {"x": 1}}
+    ]
+    last = msgspec.json.decode(index_frames(updates[-1:], 0)[0])
+    assert last["data"]["pending_tool_calls"][0]["id"] == "call_g"
