@@ -163,3 +163,21 @@ def test_the_transport_redacts_what_it_is_given() -> None:
     client = OpenRouter("sk-or-v1-abcdefabcdefabcdefabcdef")
     assert client.transport.redact("x sk-or-v1-abcdefabcdefabcdefabcdef y") == "x *** y"
     assert "abcdefabcdef" not in repr(client.transport)
+
+
+async def test_a_rest_answer_echoing_the_key_is_scrubbed() -> None:
+    emulator = Emulator()
+    key = emulator.inference_key
+    emulator.add_script("leaky-chat", [text_turn(f"chat echo {key}")])
+    with trio.fail_after(BOUND):
+        async with (
+            open_emulator(emulator=emulator) as server,
+            OpenRouter(key, base_url=server.base_url) as client,
+        ):
+            response = await client.transport.request(
+                "POST",
+                "/chat/completions",
+                json={"model": "leaky-chat", "messages": [{"role": "user", "content": "hi"}]},
+            )
+    assert key.encode() not in response.body
+    assert b"chat echo ***" in response.body

@@ -504,6 +504,9 @@ class ApiTransport:
                 body = await response.aread()
         finally:
             await _close_response(response)
+        secret = self._secret
+        if secret and secret in body:  # a server echoing the key: never hand it on
+            body = body.replace(secret, b"***")
         return HTTPResponse(status_code=response.status_code, headers=response.headers, body=body)
 
     def _build(

@@ -27,6 +27,12 @@ Rules:
   ``BaseException``) sets ``openrouter.cancelled`` and leaves the status unset.
 * Spans are made current in the task that opens them (``contextvars``): tasks
   spawned inside the block, such as the parallel tool calls, inherit them.
+* Without a tracer provider installed by the application nothing is made at
+  all: a run costs one provider look-up, and a turn, model call or tool call
+  one look-up of the current span (it is made only under a recording run
+  span). OpenTelemetry's own no-op path (a span object and two context
+  switches per block) costs several times more, and a round opens a span per
+  tool call.
 """
 
 from __future__ import annotations
@@ -83,6 +89,11 @@ class ModelCallFacts:
     cost: float | None = None
 
 
+def _tracing() -> bool:
+    """Whether the application installed a tracer provider (an SDK's, usually)."""
+    return not isinstance(trace.get_tracer_provider(), trace.ProxyTracerProvider)
+
+
 @contextlib.contextmanager
 def _current(span: trace.Span) -> Iterator[trace.Span]:
     token = otel_context.attach(trace.set_span_in_context(span))
@@ -105,6 +116,9 @@ def _current(span: trace.Span) -> Iterator[trace.Span]:
 @contextlib.contextmanager
 def run_span(run_id: str, model: str | None) -> Iterator[trace.Span]:
     """The span of a whole run (``invoke_agent``); current inside the block."""
+    if not _tracing():
+        yield trace.INVALID_SPAN
+        return
     attributes: dict[str, str] = {
         "gen_ai.operation.name": "invoke_agent",
         "gen_ai.provider.name": PROVIDER_NAME,
@@ -123,6 +137,9 @@ def run_span(run_id: str, model: str | None) -> Iterator[trace.Span]:
 @contextlib.contextmanager
 def turn_span(turn: int) -> Iterator[trace.Span]:
     """The span of one turn: turn 0 is the first call, turn k a tool round and its follow-up."""
+    if not trace.get_current_span().is_recording():
+        yield trace.INVALID_SPAN
+        return
     span = _TRACER.start_span(
         f"turn {turn}", kind=trace.SpanKind.INTERNAL, attributes={"openrouter.turn.number": turn}
     )
@@ -135,6 +152,9 @@ def model_call_span(
     model: str | None, *, server_address: str | None = None, server_port: int | None = None
 ) -> Iterator[trace.Span]:
     """The span of one streamed ``POST /responses`` (``chat``), retries included."""
+    if not trace.get_current_span().is_recording():
+        yield trace.INVALID_SPAN
+        return
     attributes: dict[str, str | int | bool] = {
         "gen_ai.operation.name": "chat",
         "gen_ai.provider.name": PROVIDER_NAME,
@@ -179,6 +199,9 @@ def record_model_call(span: trace.Span, facts: ModelCallFacts) -> None:
 @contextlib.contextmanager
 def tool_span(name: str, call_id: str) -> Iterator[trace.Span]:
     """The span of one tool call (``execute_tool``)."""
+    if not trace.get_current_span().is_recording():
+        yield trace.INVALID_SPAN
+        return
     span = _TRACER.start_span(
         f"execute_tool {name}",
         kind=trace.SpanKind.INTERNAL,
