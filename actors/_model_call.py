@@ -16,7 +16,8 @@ Invariants:
 * Only the connect/headers phase is retried (inside the transport): once the
   stream has started, nothing is retried, so no output is duplicated.
 * The stream has an idle limit: when no event arrives for
-  ``idle_timeout`` seconds the call fails with ``TransportTimeout``.
+  ``idle_timeout`` seconds (at most a tenth more: the deadline is moved
+  forward in steps, not at every chunk) the call fails with ``TransportTimeout``.
   Keep-alive comments are not events: a server that sends nothing but
   ``: OPENROUTER PROCESSING`` does not hold the call open for ever.
 * The API key never reaches the log: an event whose payload contains it (a
@@ -166,10 +167,15 @@ async def _stream(
         # the stream is scrubbed one by one.
         echoed = False
         # The idle limit moves on with every chunk that completed an event,
-        # never with a comment: one clock read per such chunk.
+        # never with a comment. Moving a deadline re-sorts trio's deadline
+        # heap, so it is moved in steps of a tenth of the limit: one clock read
+        # and one comparison per such chunk; the limit fires between
+        # ``idle_timeout`` and 1.1 times that after the last event.
         with trio.CancelScope() as idle:
+            step = 0.0
             if idle_timeout is not None:
-                idle.deadline = trio.current_time() + idle_timeout
+                step = idle_timeout / 10
+                idle.deadline = trio.current_time() + idle_timeout + step
             async for chunk in resp.aiter_raw():
                 carried = decoder.buffered
                 events = decoder.feed(chunk)
@@ -179,7 +185,9 @@ async def _stream(
                     )
                 if events:
                     if idle_timeout is not None:
-                        idle.deadline = trio.current_time() + idle_timeout
+                        now = trio.current_time()
+                        if now + idle_timeout > idle.deadline:
+                            idle.deadline = now + idle_timeout + step
                     outcome = _feed(events, log, secret if echoed else None)
                     if outcome is not None:
                         return outcome

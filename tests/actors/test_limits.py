@@ -64,7 +64,7 @@ async def test_keep_alive_comments_do_not_reset_the_idle_timeout(
         result = c.call_model(model="m", input="Hi")
         with trio.fail_after(3600), pytest.raises(TransportTimeout, match="no event for 60"):
             await result.get_text()
-    assert 60 <= trio.current_time() < 61
+    assert 60 <= trio.current_time() <= 66  # the limit, plus at most a tenth
     assert result.snapshot().status == "failed"
 
 
@@ -86,7 +86,7 @@ async def test_the_idle_timeout_defaults_to_five_minutes(
     async with client(streaming(keep_alives_for_ever)) as c:
         with trio.fail_after(3600), pytest.raises(TransportTimeout):
             await c.call_model(model="m", input="Hi").get_text()
-    assert 300 <= trio.current_time() < 301
+    assert 300 <= trio.current_time() <= 330
 
 
 async def test_the_deadline_bounds_the_whole_run(autojump_clock: trio.testing.MockClock) -> None:
