@@ -16,8 +16,8 @@ Invariants:
 * Only the connect/headers phase is retried (inside the transport): once the
   stream has started, nothing is retried, so no output is duplicated.
 * The stream has an idle limit: when no event arrives for
-  ``idle_timeout`` seconds (at most a tenth more: the deadline is moved
-  forward in steps, not at every chunk) the call fails with ``TransportTimeout``.
+  ``idle_timeout`` seconds (at most a tenth more: a watchdog task looks every
+  tenth of the limit) the call fails with ``TransportTimeout``.
   Keep-alive comments are not events: a server that sends nothing but
   ``: OPENROUTER PROCESSING`` does not hold the call open for ever.
 * The API key never reaches the log: an event whose payload contains it (a
@@ -39,6 +39,7 @@ import msgspec
 import trio
 
 from runtime._base.errors import RemoteProtocolError, ResponseFailedError, TransportTimeout
+from runtime._base.groups import unwrap_lone_exception
 from runtime._protocol.events import (
     ErrorEvent,
     OutputTextDelta,
@@ -53,7 +54,7 @@ from runtime._protocol.wire import Response, decode_response
 from runtime._telemetry import ModelCallFacts, model_call_span, record_model_call
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import AsyncIterator, Mapping
 
     from runtime._http.retry import RetryConfig
     from runtime._http.transport import ApiTransport
@@ -161,45 +162,80 @@ async def _stream(
                 raw = raw.replace(secret, _REDACTED)
             return _json_turn(raw, log)
         decoder = SSEDecoder()
-        # The secret is looked for once per chunk (one C-level search), and in
-        # the first event of a chunk when that event began in an earlier chunk
-        # (where an echo could straddle two chunks). Once seen, every event of
-        # the stream is scrubbed one by one.
-        echoed = False
-        # The idle limit moves on with every chunk that completed an event,
-        # never with a comment. Moving a deadline re-sorts trio's deadline
-        # heap, so it is moved in steps of a tenth of the limit: one clock read
-        # and one comparison per such chunk; the limit fires between
-        # ``idle_timeout`` and 1.1 times that after the last event.
-        with trio.CancelScope() as idle:
-            step = 0.0
-            if idle_timeout is not None:
-                step = idle_timeout / 10
-                idle.deadline = trio.current_time() + idle_timeout + step
-            async for chunk in resp.aiter_raw():
-                carried = decoder.buffered
-                events = decoder.feed(chunk)
-                if secret and not echoed:
-                    echoed = secret in chunk or (
-                        carried > 0 and bool(events) and secret in events[0].data
-                    )
-                if events:
-                    if idle_timeout is not None:
-                        now = trio.current_time()
-                        if now + idle_timeout > idle.deadline:
-                            idle.deadline = now + idle_timeout + step
-                    outcome = _feed(events, log, secret if echoed else None)
-                    if outcome is not None:
-                        return outcome
-            outcome = _feed(decoder.close(), log, secret)
+        if idle_timeout is None:
+            outcome = await _read(resp.aiter_raw(), decoder, log, secret, _Progress())
+        else:
+            # A watchdog task, not a deadline moved at every chunk: the reading
+            # loop only counts the chunks that completed an event (comments
+            # never count), and the watchdog looks every tenth of the limit.
+            # The limit fires between ``idle_timeout`` and 1.1 times that after
+            # the last event.
+            progress = _Progress()
+            with trio.CancelScope() as idle, unwrap_lone_exception():
+                async with trio.open_nursery() as nursery:
+                    nursery.start_soon(_watch_idle, progress, idle_timeout, idle)
+                    outcome = await _read(resp.aiter_raw(), decoder, log, secret, progress)
+                    nursery.cancel_scope.cancel()
+            if idle.cancelled_caught:
+                raise TransportTimeout(
+                    f"POST '/responses' sent no event for {idle_timeout} s "
+                    "(stream_idle_timeout; keep-alive comments do not count)."
+                )
+        if outcome is not None:
+            return outcome
+    raise RemoteProtocolError("Stream ended without completion event")
+
+
+@final
+class _Progress:
+    """How many chunks of a stream completed an event (the idle watchdog reads it)."""
+
+    __slots__ = ("events",)
+
+    def __init__(self) -> None:
+        self.events = 0
+
+
+async def _read(
+    chunks: AsyncIterator[bytes],
+    decoder: SSEDecoder,
+    log: EventLog[Any],
+    secret: bytes | None,
+    progress: _Progress,
+) -> TurnOutcome | None:
+    """Feed the body to the decoder and the log; the outcome, or ``None`` at EOF."""
+    # The secret is looked for once per chunk (one C-level search), and in the
+    # first event of a chunk when that event began in an earlier chunk (where
+    # an echo could straddle two chunks). Once seen, every event of the stream
+    # is scrubbed one by one.
+    echoed = False
+    async for chunk in chunks:
+        carried = decoder.buffered
+        events = decoder.feed(chunk)
+        if secret and not echoed:
+            echoed = secret in chunk or (carried > 0 and bool(events) and secret in events[0].data)
+        if events:
+            progress.events += 1
+            outcome = _feed(events, log, secret if echoed else None)
             if outcome is not None:
                 return outcome
-        if idle.cancelled_caught:
-            raise TransportTimeout(
-                f"POST '/responses' sent no event for {idle_timeout} s "
-                "(stream_idle_timeout; keep-alive comments do not count)."
-            )
-    raise RemoteProtocolError("Stream ended without completion event")
+    return _feed(decoder.close(), log, secret)
+
+
+async def _watch_idle(progress: _Progress, idle_timeout: float, scope: trio.CancelScope) -> None:
+    """Cancel ``scope`` once no chunk completed an event for ``idle_timeout`` seconds."""
+    step = idle_timeout / 10
+    seen = progress.events
+    quiet_since = trio.current_time()
+    while True:
+        await trio.sleep(step)
+        now = trio.current_time()
+        if progress.events != seen:
+            seen = progress.events
+            quiet_since = now
+        elif now - quiet_since >= idle_timeout:
+            scope.cancel()
+            return
 
 
 def call_facts(response: Response) -> ModelCallFacts:
