@@ -92,12 +92,17 @@ class _Stdio:
         self, command: Sequence[str], env: Mapping[str, str] | None, cwd: str | None, stderr: Any
     ) -> None:
         self.command = list(command)
+        self.given_env = env
         self.env = None if env is None else {**os.environ, **env}
         self.cwd = cwd
         self.stderr = stderr
         self.process: trio.Process | None = None
         self.lock = trio.Lock()
         self.describe = f"stdio:{self.command[0]}"
+
+    def fresh(self) -> _Stdio:
+        """The same server, not started: for a connection of one run's own."""
+        return _Stdio(self.command, self.given_env, self.cwd, self.stderr)
 
     async def start(self, nursery: trio.Nursery, route: Route, fail: Fail) -> None:
         run = partial(
@@ -180,12 +185,17 @@ class _HTTP:
     ) -> None:
         self.url = url
         self.headers = dict(headers or {})
+        self.http_transport = http_transport
         self.http = PlainHTTP(http_transport=http_transport)
         self.session_id: str | None = None
         self.protocol_version: str | None = None
         self.nursery: trio.Nursery | None = None
         self.scopes: dict[int, trio.CancelScope] = {}
         self.describe = url
+
+    def fresh(self) -> _HTTP:
+        """The same endpoint, not connected: for a connection of one run's own."""
+        return _HTTP(self.url, self.headers, self.http_transport)
 
     def _headers(self) -> dict[str, str]:
         headers = {
@@ -433,6 +443,28 @@ class MCPServer:
         self._nursery = None
         with unwrap_lone_exception():
             return await stack.__aexit__(exc_type, exc, tb)
+
+    @contextlib.asynccontextmanager
+    async def tool_source(self) -> AsyncIterator[list[Tool]]:
+        """This server's tools for one run (``call_model(tools=[server])``).
+
+        If this connection is open, the run shares it. Otherwise the run gets a
+        connection of its own to the same server, opened in the run's task (a
+        stdio server's subprocess lives in the run's nursery) and closed when
+        the run ends; this object stays unopened and can serve any number of
+        runs that way.
+        """
+        if self._nursery is not None:
+            yield await self.list_tools()
+            return
+        own = MCPServer(
+            self._transport.fresh(),
+            name=self.name,
+            tool_prefix=self.tool_prefix,
+            close_timeout=self.close_timeout,
+        )
+        async with own:
+            yield await own.list_tools()
 
     # --- routing ---------------------------------------------------------------
 

@@ -44,7 +44,7 @@ from actors._model_call import TurnOutcome, stream_model_call
 from actors._tool_call import run_tool_round
 from runtime._agent.approvals import approvals_needed
 from runtime._agent.context import SHARED_CONTEXT, ContextStore
-from runtime._agent.inputs import check_request_body
+from runtime._agent.inputs import ToolSource, check_request_body
 from runtime._agent.outcomes import ToolOutcome, output_for_model
 from runtime._agent.params import (
     TurnContext,
@@ -148,6 +148,24 @@ async def run_session(
         state.mark_done()
 
 
+async def _open_tool_sources(spec: RunSpec, stack: contextlib.AsyncExitStack) -> RunSpec:
+    """``spec`` with each tool source (an ``MCPServer``) replaced by its tools.
+
+    A source is entered on ``stack``, in this run's task, for the whole run: an
+    unopened MCP server gets a connection of the run's own (its subprocess in the
+    run's nursery), closed when the run ends.
+    """
+    if not any(isinstance(t, ToolSource) for t in spec.tools):
+        return spec
+    expanded: list[Any] = []
+    for t in spec.tools:
+        if isinstance(t, ToolSource):
+            expanded.extend(await stack.enter_async_context(t.tool_source()))
+        else:
+            expanded.append(t)
+    return msgspec.structs.replace(spec, tools=tuple(expanded))
+
+
 async def _bounded(
     spec: RunSpec, state: RunState, transport: ApiTransport, log: EventLog[Any]
 ) -> None:
@@ -155,16 +173,29 @@ async def _bounded(
     with contextlib.ExitStack() as turns:
         deadline = spec.deadline
         if deadline is None:
-            await _loop(spec, state, transport, log, turns)
+            await _with_sources(spec, state, transport, log, turns)
             return
         with trio.move_on_after(deadline) as scope:
-            await _loop(spec, state, transport, log, turns)
+            await _with_sources(spec, state, transport, log, turns)
         if scope.cancelled_caught:
             raise RunTimeout(
                 f"The run did not end within its deadline of {deadline:g} s "
                 f"(it was in turn {state.turn}).",
                 deadline=deadline,
             )
+
+
+async def _with_sources(
+    spec: RunSpec,
+    state: RunState,
+    transport: ApiTransport,
+    log: EventLog[Any],
+    turns: contextlib.ExitStack,
+) -> None:
+    """The loop with the run's tool sources open (within the deadline, if any)."""
+    async with contextlib.AsyncExitStack() as sources:
+        spec = await _open_tool_sources(spec, sources)
+        await _loop(spec, state, transport, log, turns)
 
 
 def _usage_attributes(state: RunState) -> dict[str, int | float]:

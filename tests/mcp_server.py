@@ -11,7 +11,7 @@ somebody else's server.
 Tools: ``add`` (structured result), ``echo``, ``count`` (one progress
 notification per step), ``fail`` (``isError``), ``wait_forever`` (one progress
 notification, then waits until cancelled), ``cancelled_requests`` (the ids of the
-requests this server was told to cancel), ``lookup`` (a schema with ``$defs``).
+requests this server was told to cancel), ``pid``, ``lookup`` (a schema with ``$defs``).
 ``tools/list`` pages two tools at a time. ``--page-size`` changes that.
 """
 
@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import secrets
 import sys
 from collections.abc import Awaitable, Callable
@@ -81,6 +82,11 @@ TOOLS: list[dict[str, Any]] = [
     {
         "name": "cancelled_requests",
         "description": "The ids of the requests this server was told to cancel.",
+        "inputSchema": {"type": "object"},
+    },
+    {
+        "name": "pid",
+        "description": "The server's process id.",
         "inputSchema": {"type": "object"},
     },
     {
@@ -203,6 +209,8 @@ class Server:
                 "content": [{"type": "text", "text": json.dumps(self.cancelled)}],
                 "structuredContent": {"ids": self.cancelled},
             }
+        if name == "pid":
+            return {"content": [{"type": "text", "text": str(os.getpid())}]}
         if name == "lookup":
             place = args["place"]
             return {

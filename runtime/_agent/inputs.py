@@ -28,10 +28,12 @@ from runtime._base.errors import ConfigurationError
 from runtime._protocol.wire import ResponsesRequest
 
 if typing.TYPE_CHECKING:
+    import contextlib
     from collections.abc import Sequence
 
 __all__ = [
     "MAX_JSON_DEPTH",
+    "ToolSource",
     "check_input",
     "check_model",
     "check_nesting",
@@ -161,7 +163,20 @@ def check_request_body(body: bytes) -> None:
         raise ConfigurationError(f"invalid request parameter: {exc}") from exc
 
 
-def check_tools(tools: Sequence[Any]) -> tuple[Tool | dict[str, Any], ...]:
+@typing.runtime_checkable
+class ToolSource(typing.Protocol):
+    """Something that supplies tools for a run (an ``MCPServer``).
+
+    ``tool_source()`` is an async context manager entered in the run's task for
+    the run's duration; it yields the tools. A source may open a connection of
+    its own there (its subprocess then lives in the run's nursery) and close it
+    when the run ends.
+    """
+
+    def tool_source(self) -> contextlib.AbstractAsyncContextManager[list[Tool]]: ...
+
+
+def check_tools(tools: Sequence[Any]) -> tuple[Tool | dict[str, Any] | ToolSource, ...]:
     """Validate the ``tools`` argument eagerly (before any I/O).
 
     ``Tool`` objects are client tools; a dict with a string ``type`` is a server
@@ -169,12 +184,14 @@ def check_tools(tools: Sequence[Any]) -> tuple[Tool | dict[str, Any], ...]:
     in the wire format (``{"type": "function", "name", "parameters", ...}``, or
     the Chat form with a nested ``"function"``) becomes a manual JSON-Schema
     :class:`Tool`: it has no function to run, so the run stops on its calls.
+    A :class:`ToolSource` (an ``MCPServer``) is kept; the run asks it for its
+    tools when it starts.
     """
     if isinstance(tools, str | bytes | dict) or not isinstance(tools, list | tuple):
         raise ConfigurationError(f"tools must be a list of tools, got {tools!r}")
-    checked: list[Tool | dict[str, Any]] = []
+    checked: list[Tool | dict[str, Any] | ToolSource] = []
     for t in tools:
-        if isinstance(t, Tool):
+        if isinstance(t, Tool | ToolSource):
             checked.append(t)
         elif isinstance(t, dict) and t.get("type") == "function":
             checked.append(_function_tool_dict(t))

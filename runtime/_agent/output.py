@@ -9,7 +9,7 @@ Rules:
    request's ``text.format``: ``{"type": "json_schema", "name": <name>,
    "schema": <schema>}`` (Responses API wire format). The name is the Struct's
    (or the schema's ``title``), reduced to ``[A-Za-z0-9_-]``, else ``"output"``;
-   a msgspec type's schema is :func:`~runtime._agent.tools.json_schema_for`'s
+   a msgspec type's schema is :func:`~runtime._agent.schema.json_schema_for`'s
    (``$defs`` inlined); a dict is sent as given, after
    :func:`~runtime._agent.jsonschema.compile_schema` checked it.
 2. The final text is judged by :meth:`OutputSpec.parse`: JSON-decoded and

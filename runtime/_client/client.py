@@ -48,6 +48,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
     from types import TracebackType
 
+    from runtime._agent.inputs import ToolSource
     from runtime._agent.params import TurnContext
     from runtime._agent.request import Dynamic, InputItem
     from runtime._agent.stop import StopWhen
@@ -212,7 +213,7 @@ class OpenRouter:
         model: Dynamic[str] | UnsetType = _UNSET,
         input: Dynamic[str | Sequence[InputItem]] | UnsetType = _UNSET,
         instructions: Dynamic[str | None] | UnsetType = _UNSET,
-        tools: Sequence[Tool | Mapping[str, Any]] = (),
+        tools: Sequence[Tool | ToolSource | Mapping[str, Any]] = (),
         stop_when: StopWhen | None = None,
         allow_final_response: bool | str = True,
         models: Dynamic[list[str]] | UnsetType = _UNSET,

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
     from runtime._agent.context import ContextUpdate
+    from runtime._agent.inputs import ToolSource
     from runtime._agent.output import OutputSpec
     from runtime._agent.state import ConversationState, Decisions
     from runtime._agent.tools import Tool
@@ -76,7 +77,7 @@ class RunSpec(msgspec.Struct, frozen=True, kw_only=True):
     """Everything a run needs, fixed when ``call_model`` returns (no I/O yet)."""
 
     request: dict[str, Any]
-    tools: tuple[Tool | dict[str, Any], ...] = ()
+    tools: tuple[Tool | dict[str, Any] | ToolSource, ...] = ()
     stop_when: tuple[Any, ...] = ()
     allow_final_response: bool | str = True
     headers: dict[str, str] = msgspec.field(default_factory=dict)

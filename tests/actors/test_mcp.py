@@ -31,7 +31,7 @@ async def test_handshake_and_paged_tool_listing(kind: str, open_mcp: OpenMCP) ->
             assert info.protocol_version == PROTOCOL_VERSION
             assert info.server_info is not None
             assert info.server_info.name == "test-mcp-server"
-            infos = await server.list_tool_infos()  # 7 tools, 2 per page
+            infos = await server.list_tool_infos()  # 8 tools, 2 per page
     assert [t.name for t in infos] == [
         "add",
         "echo",
@@ -39,6 +39,7 @@ async def test_handshake_and_paged_tool_listing(kind: str, open_mcp: OpenMCP) ->
         "fail",
         "wait_forever",
         "cancelled_requests",
+        "pid",
         "lookup",
     ]
     assert infos[0].input_schema["required"] == ["a", "b"]

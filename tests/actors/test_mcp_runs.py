@@ -5,6 +5,7 @@ them, run cancellation reaching the server, one connection shared by many runs."
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -124,3 +125,54 @@ async def test_one_connection_serves_many_concurrent_runs(
                     nursery.start_soon(run, i)
     # The tool-caller calls add with arguments made from the schema (1 and 1).
     assert texts == dict.fromkeys(range(12), 'add returned {"sum":2}.')
+
+
+async def test_an_unopened_server_in_tools_gets_a_connection_of_the_run_s_own(
+    mcp_command: list[str], fake: FakeOpenRouter, client: OpenRouter
+) -> None:
+    server = MCPServer.stdio(mcp_command)
+    fake.enqueue(
+        tool_call_turn(("pid", {}, "c1"), ("add", {"a": 1, "b": 2}, "c2")), text_turn("ok")
+    )
+    with trio.fail_after(BOUND):
+        result = client.call_model(model="m", input="x", tools=[server])
+        assert await result.get_text() == "ok"
+    outputs = _outputs(fake.bodies()[1])
+    assert outputs["c2"] == {"sum": 3}
+    assert [t["name"] for t in fake.bodies()[0]["tools"]][:2] == ["add", "echo"]
+    # The run's own server process ended with the run (it was waited for, so the
+    # pid is gone), and the object itself was never opened.
+    with pytest.raises(ProcessLookupError):
+        os.kill(int(outputs["c1"]), 0)
+    assert not server.is_open
+
+
+async def test_an_open_server_in_tools_is_shared(
+    open_mcp: OpenMCP, fake: FakeOpenRouter, client: OpenRouter
+) -> None:
+    fake.enqueue(tool_call_turn(("pid", {}, "c1")), text_turn("one"))
+    fake.enqueue(tool_call_turn(("pid", {}, "c2")), text_turn("two"))
+    with trio.fail_after(BOUND):
+        async with open_mcp("stdio") as server:
+            first = client.call_model(model="m", input="x", tools=[server])
+            assert await first.get_text() == "one"
+            second = client.call_model(model="m", input="x", tools=[server])
+            assert await second.get_text() == "two"
+            pid = await server.call_tool("pid", {})
+    bodies = fake.bodies()
+    assert _outputs(bodies[1])["c1"] == _outputs(bodies[3])["c2"] == pid
+
+
+async def test_a_server_that_cannot_start_fails_the_run(
+    fake: FakeOpenRouter, client: OpenRouter
+) -> None:
+    from runtime._base.errors import MCPError
+
+    fake.enqueue(text_turn("never"))
+    with trio.fail_after(BOUND):
+        result = client.call_model(
+            model="m", input="x", tools=[MCPServer.stdio(["/nonexistent/mcp-server"])]
+        )
+        with pytest.raises(MCPError, match="cannot start MCP server"):
+            await result.get_text()
+    assert fake.bodies() == []
