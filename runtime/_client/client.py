@@ -516,7 +516,7 @@ def _with_format(text: Any, fmt: dict[str, Any]) -> dict[str, Any]:
 
 
 def _check_conversation(
-    tools: Sequence[Tool | dict[str, Any]],
+    tools: Sequence[Tool | dict[str, Any] | ToolSource],
     state: Any,
     approve: Any,
     reject: Any,
