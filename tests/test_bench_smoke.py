@@ -117,6 +117,7 @@ def test_bench_retention_runs_each_policy_in_its_own_process() -> None:
         ("bench_tool_loop.py", ["--runs", "3", "--repeat", "1"]),
         ("bench_sessions.py", ["--sessions", "5"]),
         ("bench_feed.py", ["--clients", "1", "--sessions", "1", "--events", "50"]),
+        ("bench_schemas.py", ["--n", "50", "--repeat", "1"]),
     ],
 )
 def test_other_benchmarks_run(script: str, args: list[str]) -> None:

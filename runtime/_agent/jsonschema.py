@@ -128,6 +128,9 @@ def _type_name(value: Any) -> str:
 
 
 def _has_type(value: Any, name: str) -> bool:
+    exact = _EXACT.get(type(value))
+    if exact is not None and name in exact:
+        return True
     if name == "object":
         return isinstance(value, Mapping)
     if name == "array":
@@ -143,6 +146,17 @@ def _has_type(value: Any, name: str) -> bool:
     if name == "boolean":
         return isinstance(value, bool)
     return value is None  # "null"
+
+
+# Fast answers for the built-in JSON types (subclasses and Mappings take the slow path).
+_EXACT: Final[dict[type, frozenset[str]]] = {
+    dict: frozenset({"object"}),
+    list: frozenset({"array"}),
+    str: frozenset({"string"}),
+    int: frozenset({"integer", "number"}),
+    bool: frozenset({"boolean"}),
+    type(None): frozenset({"null"}),
+}
 
 
 def _child(path: str, key: str | int) -> str:
@@ -164,6 +178,7 @@ class _Checker:
         self.root = root
         self.patterns: dict[str, re.Pattern[str]] = {}
         self.plans: dict[int, tuple[_Check, ...]] = {}
+        self.refs: dict[str, Any] = {}
 
     def fail(self, where: str, keyword: str, problem: str) -> ConfigurationError:
         return ConfigurationError(
@@ -171,6 +186,14 @@ class _Checker:
         )
 
     def resolve(self, ref: str, where: str = "$") -> Any:
+        found = self.refs.get(ref)
+        if found is not None:
+            return found
+        found = self._resolve(ref, where)
+        self.refs[ref] = found
+        return found
+
+    def _resolve(self, ref: str, where: str) -> Any:
         if not ref.startswith("#"):
             raise self.fail(
                 where, "$ref", f"{ref!r} is not a local reference (only '#...' is supported)"
@@ -343,9 +366,15 @@ class Validator:
 
     def _type(self, schema: Any, value: Any, path: str) -> JSONSchemaError | None:
         kind = schema["type"]
-        names = kind if isinstance(kind, list) else (kind,)
-        if any(_has_type(value, name) for name in names):
-            return None
+        if type(kind) is str:
+            if _has_type(value, kind):
+                return None
+            names: Any = (kind,)
+        else:
+            names = kind
+            for name in names:
+                if _has_type(value, name):
+                    return None
         wanted = " | ".join(f"`{n}`" for n in names)
         return JSONSchemaError(f"Expected {wanted}, got `{_type_name(value)}`", path)
 
@@ -440,7 +469,7 @@ class Validator:
         return self._first_error(schema, value, "$") is None
 
     def _object(self, schema: Any, value: Any, path: str) -> JSONSchemaError | None:
-        if not isinstance(value, Mapping):
+        if type(value) is not dict and not isinstance(value, Mapping):
             return None
         for name in schema.get("required", ()):
             if name not in value:

@@ -1,6 +1,6 @@
 """An incremental parser for JSON that is still arriving: partial objects as text streams in.
 
-Sans-io, stdlib only. Feed it the text deltas of a structured answer; after
+Sans-io: stdlib and msgspec. Feed it the text deltas of a structured answer; after
 each feed, :attr:`PartialJSON.value` is the best view of the document so far.
 
 Rules:
@@ -28,6 +28,8 @@ import copy
 import json
 from typing import Any, Final
 
+import msgspec
+
 __all__ = ["NOTHING", "PartialJSON", "PartialJSONError"]
 
 
@@ -48,6 +50,8 @@ NOTHING: Final = _Nothing()
 """The value of a document nothing of which has been read yet."""
 
 _WHITESPACE: Final = frozenset(" \t\n\r")
+_ENCODE: Final = msgspec.json.Encoder().encode
+_DECODE: Final = msgspec.json.Decoder().decode
 _NUMBER_CHARS: Final = frozenset("0123456789+-.eE")
 _LITERALS: Final = {"true": True, "false": False, "null": None}
 _ESCAPES: Final = {
@@ -70,6 +74,17 @@ _COLON: Final = 4  # after a key: ':'
 _STRING: Final = 5  # inside a string
 _TOKEN: Final = 6  # inside a number or a literal
 _VALUE_OR_END: Final = 7  # just after '[': a value or ']'
+
+
+def _copy(value: Any) -> Any:
+    """A deep copy of a JSON value: a msgspec round trip, several times faster than
+    ``copy.deepcopy`` (a lone surrogate, which JSON cannot carry, falls back to it)."""
+    if value is NOTHING or value is None or isinstance(value, str | int | float):
+        return value
+    try:
+        return _DECODE(_ENCODE(value))
+    except (msgspec.EncodeError, UnicodeEncodeError):
+        return copy.deepcopy(value)
 
 
 class PartialJSONError(ValueError):
@@ -145,14 +160,14 @@ class PartialJSON:
 
     def snapshot(self) -> Any:
         """A deep copy of :attr:`value`."""
-        return copy.deepcopy(self.value)
+        return _copy(self.value)
 
     def _with_partial_string(self) -> Any:
         text = "".join(self._string)
         if not self._stack:
             return text
         # Show the string in its container without storing it there yet.
-        root = copy.deepcopy(self._root)
+        root = _copy(self._root)
         node = root
         for container, key in zip(self._stack[:-1], self._key[:-1], strict=True):
             node = node[key] if isinstance(container, dict) else node[len(container) - 1]
