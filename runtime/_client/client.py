@@ -388,6 +388,10 @@ class OpenRouter:
                 "tool_timeout": tool_timeout,
                 "tool_errors": tool_errors,
                 "output_retries": output_retries,
+                "approve": approve,
+                "reject": reject,
+                "context": context,
+                "deadline": deadline,
             },
             request,
         )

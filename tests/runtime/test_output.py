@@ -194,6 +194,8 @@ async def test_get_output_needs_output(fake: FakeOpenRouter, client: OpenRouter)
         ({"allow_final_response": lambda: True}, "allow_final_response cannot be a function"),
         ({"tool_errors": lambda: "raise"}, "tool_errors cannot be a function"),
         ({"output": Weather, "output_retries": lambda: 2}, "output_retries cannot be a function"),
+        ({"deadline": lambda: 5}, "deadline cannot be a function"),
+        ({"approve": lambda: ["c1"]}, "approve cannot be a function"),
     ],
 )
 async def test_bad_output_parameters_are_refused_at_call_model(
