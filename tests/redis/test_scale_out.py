@@ -20,8 +20,11 @@ import trio
 from trio_websocket import WebSocketConnection, wrap_client_stream
 
 from actors._feed.server import EventFeed, serve_event_feed
+from runtime._agent.usage import RunUsage
+from runtime._protocol.events import OutputTextDelta
 from runtime._redis.registry import open_redis_registry
-from runtime._redis.work import submit_run
+from runtime._redis.work import publish_snapshot, submit_run
+from runtime._run.status import RunSnapshot
 from runtime.emulator._core import Emulator
 from runtime.emulator._server import open_emulator
 
@@ -157,3 +160,58 @@ async def test_a_run_survives_a_sigkilled_worker_and_the_feed_delivers_every_eve
     executions = record.read_text().split("\n")[:-1]
     call_ids = [line.split()[1] for line in executions]
     assert len(call_ids) == len(set(call_ids)) == 1  # never run a second time
+
+
+async def test_a_client_resumes_by_after_on_another_feed_process_without_gap_or_duplicate(
+    redis_store: RedisStore,
+) -> None:
+    """Two feeds with their own registries (as two processes would have): read part of
+    a live run on one, reconnect to the other with ``after=<last sequence>``."""
+    run_id = "run_feedresume"
+    snap = RunSnapshot(
+        id=run_id, model="m", status="running", turn=0, usage=RunUsage(),
+        tool_calls_executed=0, next_seq=0,
+    )  # fmt: skip
+    await publish_snapshot(redis_store, snap)
+    deltas = [OutputTextDelta(item_id="m", delta=f"d{i}") for i in range(30)]
+    await redis_store.append(run_id, 0, deltas[:10])
+    seen: list[int] = []
+    with trio.fail_after(60):
+        async with (
+            open_redis_registry(redis_store) as first_registry,
+            open_redis_registry(redis_store) as second_registry,
+            trio.open_nursery() as nursery,
+        ):
+            await listed(first_registry, run_id)
+            await listed(second_registry, run_id)
+            first: EventFeed = await nursery.start(
+                functools.partial(serve_event_feed, first_registry, "127.0.0.1", 0, token=TOKEN)
+            )
+            second: EventFeed = await nursery.start(
+                functools.partial(serve_event_feed, second_registry, "127.0.0.1", 0, token=TOKEN)
+            )
+            async with feed_client(first) as ws:
+                assert (await recv(ws))["type"] == "feed.ready"
+                await ws.send_message(json.dumps({"type": "subscribe", "session": run_id}))
+                assert (await recv(ws))["type"] == "session.subscribed"
+                while len(seen) < 7:
+                    seen.append((await recv(ws))["sequence"])
+            # Meanwhile the run goes on; the second feed's registry never saw a
+            # snapshot past next_seq 0, yet the client may resume after seq 6.
+            await redis_store.append(run_id, 10, deltas[10:])
+            await redis_store.end(run_id, 30, "done")
+            async with feed_client(second) as ws:
+                assert (await recv(ws))["type"] == "feed.ready"
+                await ws.send_message(
+                    json.dumps({"type": "subscribe", "session": run_id, "after": seen[-1]})
+                )
+                subscribed = await recv(ws)
+                assert subscribed["type"] == "session.subscribed", subscribed
+                while True:
+                    frame = await recv(ws)
+                    if frame["type"] == "session.end":
+                        break
+                    seen.append(frame["sequence"])
+            nursery.cancel_scope.cancel()
+    assert frame["data"]["status"] == "done"
+    assert seen == list(range(30))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 from typing import TYPE_CHECKING, Any
 
 import msgspec
@@ -11,7 +12,9 @@ import trio.testing
 
 from runtime._agent.outcomes import FinalResult
 from runtime._agent.tools import Tool, tool
-from runtime._cli.worker import WorkerOptions, run_worker
+from runtime._base.errors import ConfigurationError
+from runtime._cli.main import run_cli
+from runtime._cli.worker import WorkerOptions, load_tools, run_worker
 from runtime._client.client import OpenRouter
 from runtime._protocol.events import (
     OutputTextDelta,
@@ -222,3 +225,38 @@ async def test_a_lost_workers_run_resumes_on_another_without_running_a_call_twic
     assert len(executions) == 1  # the call id was never run a second time
     assert kinds.count(TurnStart) == 2  # turn 0 (once), then turn 1 on the heir
     assert "".join(e.delta for e in events[retry:] if type(e) is OutputTextDelta)
+
+
+def test_load_tools_names_what_is_wrong() -> None:
+    assert [t.name for t in load_tools("demo")] == ["get_weather", "scan_table"]
+    assert [t.name for t in load_tools("tests.redis.worker_tools:tools")] == ["probe"]
+    with pytest.raises(ConfigurationError, match="'nothing'"):
+        load_tools("nothing")
+    with pytest.raises(ConfigurationError, match="'no_such_module_x:tools'"):
+        load_tools("no_such_module_x:tools")
+    with pytest.raises(ConfigurationError, match="'msgspec:json'"):
+        load_tools("msgspec:json")
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"name": "two words"}, "'two words'"),
+        ({"name": "w", "concurrency": 0}, "concurrency"),
+        ({"name": "w", "lease": 0.01}, "0.01"),
+    ],
+)
+def test_worker_options_are_checked(options: dict[str, Any], message: str) -> None:
+    with pytest.raises(ConfigurationError, match=message):
+        WorkerOptions(**options)
+
+
+async def test_the_worker_command_reports_a_bad_url_in_one_line() -> None:
+    out, err = io.StringIO(), io.StringIO()
+    with trio.fail_after(30):
+        code = await run_cli(
+            ["worker", "--redis", "http://u:secret@example.invalid/0"], stdout=out, stderr=err
+        )
+    assert code == 1
+    assert err.getvalue().startswith("error: ConfigurationError: the Redis URL must start")
+    assert "secret" not in err.getvalue()
