@@ -275,9 +275,9 @@ async def _loop(
             round_limit=spec.tool_concurrency,
             default_timeout=spec.tool_timeout,
             contexts=contexts,
+            on_settled=None if guard is None else guard.record,
         )
         if guard is not None:
-            await guard.record(fresh)
             ran = iter(fresh)
             outcomes = [settled[c.id] if c.id in settled else next(ran) for c in calls]
         else:

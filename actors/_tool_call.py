@@ -38,7 +38,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import inspect
-from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Final
 
@@ -270,6 +270,7 @@ async def run_tool_round(
     limiters: Mapping[str, trio.CapacityLimiter] | None = None,
     default_timeout: float | None = None,
     contexts: ContextStore | None = None,
+    on_settled: Callable[[ToolOutcome], Awaitable[None]] | None = None,
 ) -> list[ToolOutcome]:
     """Run a round's calls in parallel and return their outcomes in call order.
 
@@ -287,6 +288,8 @@ async def run_tool_round(
             with :func:`make_tool_limiters` for this round.
         default_timeout: seconds a call may take when its tool sets no ``timeout``.
         contexts: the run's tool contexts, handed to every call.
+        on_settled: awaited with each call's outcome as soon as it is settled (a
+            durable run records it there), still inside the round.
 
     Returns:
         One outcome per call, in the order of ``calls``.
@@ -330,7 +333,9 @@ async def run_tool_round(
                 if outcome.error is not None:
                     failure = outcome.exception
                     mark_failed(span, type(failure).__name__ if failure else "tool_error")
-            outcomes[index] = outcome
+        if on_settled is not None:
+            await on_settled(outcome)
+        outcomes[index] = outcome
 
     ordered = round_limiter is not None or any(call.name in limiters for call in calls)
     gates = [trio.Event() for _ in calls]

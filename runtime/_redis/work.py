@@ -22,9 +22,10 @@ one under ``<prefix>:run:{id}:checkpoint``. A run taken over resumes from it.
 
 Rule 3 (a tool call runs at most once per call id). Before a call runs, its
 key ``<prefix>:run:{id}:tool:<call id>`` is set with ``SET NX``; after the round
-the outcome is stored in it. A call whose key already existed is not run: its
-recorded outcome is reused, or, when its process died while it ran, the model
-reads an error output saying so (the call may or may not have had its effect).
+the outcome is stored in it. Each outcome is stored as soon as its call settles. A call whose key already
+existed is not run: its recorded outcome is reused, or, when its process died
+while it ran, the model reads an error output saying so (the call may or may
+not have had its effect).
 
 Rule 4 (cancel). :func:`cancel_run` sets ``<prefix>:run:{id}:cancel`` (read by a
 worker before it starts or resumes a run) and announces the id on the
@@ -344,14 +345,10 @@ class RedisToolGuard:
                 settled[call.id] = ToolOutcome(call=call, error=INTERRUPTED_TOOL_ERROR)
         return settled
 
-    async def record(self, outcomes: Sequence[ToolOutcome]) -> None:
-        """Store the outcomes of the calls this process ran."""
-        if not outcomes:
-            return
-        keys = self._store.keys
-        async with self._store.client.pipeline(transaction=False) as pipe:
-            for o in outcomes:
-                record = _ToolRecord(
-                    state="done", owner=self._owner, result=o.result, error=o.error
-                )
-                pipe.set(keys.tool(self._run_id, o.call.id), _ENCODER.encode(record))
+    async def record(self, outcome: ToolOutcome) -> None:
+        """Store the outcome of a call this process ran, as soon as it is settled."""
+        record = _ToolRecord(
+            state="done", owner=self._owner, result=outcome.result, error=outcome.error
+        )
+        key = self._store.keys.tool(self._run_id, outcome.call.id)
+        await self._store.client.set(key, _ENCODER.encode(record))

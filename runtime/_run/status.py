@@ -99,8 +99,8 @@ class RunSpec(msgspec.Struct, frozen=True, kw_only=True):
     """The run was started before in a process that was lost (a ``turn.retry`` event
     marks where the new attempt begins, also when there is no checkpoint)."""
     tool_guard: Any = None
-    """Claims each tool call id before it runs and records its outcome (``claim``,
-    ``record``): a call id claimed before is never run again."""
+    """Claims each tool call id before it runs and records each outcome as it settles
+    (``claim``, ``record``): a call id claimed before is never run again."""
     output: OutputSpec | None = None
     """What ``call_model(output=...)`` asked for (structured output), or ``None``."""
     state: Any = None

@@ -56,16 +56,39 @@ class Found(msgspec.Struct, frozen=True):
     steps: int
 
 
-def counting_tools(executions: list[str], steps: int, gate: trio.Event | None = None) -> list[Tool]:
-    """``probe``: a generator tool that records each execution by call id."""
+def counting_tools(
+    executions: list[str],
+    steps: int,
+    gate: trio.Event | None = None,
+    settled_first: RedisStore | None = None,
+) -> list[Tool]:
+    """``probe`` (a generator tool) and ``quick``, recording each execution by call id.
+
+    With ``settled_first``, ``probe`` reports its first step only once every other
+    call of the run is recorded as settled in Redis (one ``GET`` per pass).
+    """
+
+    async def settled(context: Any) -> bool:
+        assert settled_first is not None
+        keys = await settled_first.client.keys(f"{settled_first.keys.prefix}:run:*:tool:*")
+        others = [k for k in keys if not k.endswith(context.tool_call.id.encode())]
+        bodies = [await settled_first.client.get(k) for k in others]
+        return bool(others) and all(b is not None and b'"state":"done"' in b for b in bodies)
 
     async def probe(arguments: Probe, context: Any) -> AsyncIterator[Step | FinalResult[Found]]:
         executions.append(context.tool_call.id)
+        if settled_first is not None:
+            while not await settled(context):
+                pass
         for done in range(1, steps + 1):
             yield Step(done=done)
             if gate is not None:
                 await gate.wait()
         yield FinalResult(Found(target=arguments.target, steps=steps))
+
+    async def quick(arguments: Probe, context: Any) -> Found:
+        executions.append(context.tool_call.id)
+        return Found(target=arguments.target, steps=0)
 
     return [
         tool(
@@ -75,7 +98,14 @@ def counting_tools(executions: list[str], steps: int, gate: trio.Event | None = 
             output_schema=Found,
             event_schema=Step,
             execute=probe,
-        )
+        ),
+        tool(
+            name="quick",
+            description="Look at a target quickly.",
+            input_schema=Probe,
+            output_schema=Found,
+            execute=quick,
+        ),
     ]
 
 
@@ -197,13 +227,13 @@ async def test_a_lost_workers_run_resumes_on_another_without_running_a_call_twic
             async def doomed_worker() -> None:
                 with lost:  # cancelled mid-tool: writes nothing more, acknowledges nothing
                     await run_worker(
-                        redis_store, client, counting_tools(executions, 3, gate),
+                        redis_store, client, counting_tools(executions, 3, gate, redis_store),
                         WorkerOptions(name="doomed", lease=0.6),
                     )  # fmt: skip
 
             nursery.start_soon(doomed_worker)
             run_id = await submit_run(
-                redis_store, model="emulator/tool-caller", input="probe", tools=["probe"]
+                redis_store, model="emulator/tool-caller", input="probe", tools=["probe", "quick"]
             )
             async with open_run_reader(redis_store, run_id) as cursor:
                 async for event in cursor:
@@ -221,8 +251,12 @@ async def test_a_lost_workers_run_resumes_on_another_without_running_a_call_twic
     assert events[retry].turn_number == 1
     assert kinds[:retry].count(ToolPreliminaryResult) >= 1
     results = [e for e in events[retry:] if type(e) is ToolResult]
-    assert [r.result for r in results] == [{"error": INTERRUPTED_TOOL_ERROR}]
-    assert len(executions) == 1  # the call id was never run a second time
+    # probe was running when its worker was lost; quick had settled and is reused.
+    assert [r.result for r in results] == [
+        {"error": INTERRUPTED_TOOL_ERROR},
+        {"target": results[1].result["target"], "steps": 0},
+    ]
+    assert len(executions) == len(set(executions)) == 2  # no call id ran a second time
     assert kinds.count(TurnStart) == 2  # turn 0 (once), then turn 1 on the heir
     assert "".join(e.delta for e in events[retry:] if type(e) is OutputTextDelta)
 
