@@ -17,10 +17,11 @@ lease is lost, it stops the run without writing an outcome (another worker
 owns the run now).
 
 Rule 2 (what a run's end means). The job is acknowledged only after the run's
-terminal entry is in its stream. A worker that stops (Ctrl-C, SIGTERM, a crash,
-SIGKILL) leaves its jobs pending; once their leases expire another worker
-resumes each from its last checkpoint, at the stream's next seq, after a
-``turn.retry`` event.
+terminal entry is in its stream; then the run's final snapshot is published,
+after any earlier one of that run (one lock per run orders them). A worker
+that stops (Ctrl-C, SIGTERM, a crash, SIGKILL) leaves its jobs pending; once
+their leases expire another worker resumes each from its last checkpoint, at
+the stream's next seq, after a ``turn.retry`` event.
 
 Rule 3 (cancel). A cancel request reaches the run wherever it runs: the run ends
 ``cancelled`` (its log closes cleanly and the sink writes that outcome).
@@ -96,7 +97,7 @@ class WorkerOptions(msgspec.Struct, frozen=True, kw_only=True):
 
 @final
 class _Run:
-    __slots__ = ("entry_id", "fence", "last", "offset", "result")
+    __slots__ = ("ended", "entry_id", "fence", "last", "offset", "publishing", "result")
 
     def __init__(self, entry_id: str, result: ModelResult, offset: int) -> None:
         self.entry_id = entry_id
@@ -104,6 +105,17 @@ class _Run:
         self.offset = offset
         self.fence = trio.CancelScope()
         self.last: tuple[object, ...] = ()
+        self.ended = False  # the terminal entry is in the stream
+        # Publishes of one run go out one at a time, the last one last.
+        self.publishing = trio.Lock()
+
+    async def publish(self, store: RedisStore, *, final: bool = False) -> None:
+        async with self.publishing:
+            if self.ended and not final:
+                return  # the final snapshot is (being) published: never overwrite it
+            snap = self.snapshot()
+            self.last = (snap.status, snap.turn, snap.usage, snap.tool_calls_executed)
+            await publish_snapshot(store, snap)
 
     def snapshot(self) -> RunSnapshot:
         snap = self.result.snapshot()
@@ -170,8 +182,7 @@ class _Worker:
                 snap = run.snapshot()
                 key = (snap.status, snap.turn, snap.usage, snap.tool_calls_executed)
                 if key != run.last:
-                    run.last = key
-                    await publish_snapshot(self.store, snap)
+                    await run.publish(self.store)
 
     def start(self, nursery: trio.Nursery, entry_id: str, job: Job, *, claimed: bool) -> None:
         self.limiter.acquire_on_behalf_of_nowait(entry_id)
@@ -228,7 +239,7 @@ class _Worker:
             try:
                 async with trio.open_nursery() as nursery:
                     result._start_via(functools.partial(nursery.start_soon, name=f"{run_id} loop"))
-                    await publish_snapshot(store, run.snapshot())
+                    await run.publish(store)
                     await store.sink(
                         run_id,
                         result.events(0),
@@ -236,12 +247,16 @@ class _Worker:
                         seq_offset=offset,
                         retention=job.retention,
                     )
+                    run.ended = True
             except* RunTakenOver:
                 taken_over = True  # Rule 1: the run is another worker's now
-            if taken_over:
-                return
-            await ack_job(store, entry_id)
-            await publish_snapshot(store, run.snapshot())
+        if taken_over or not run.ended:
+            return  # taken over, or the lease was lost (fence) before the end
+        # The run has ended in Redis: stop renewing its lease, then acknowledge it
+        # and publish its final snapshot, whatever the renewer decides meanwhile.
+        self.runs.pop(run_id, None)
+        await ack_job(store, entry_id)
+        await run.publish(store, final=True)
 
 
 def _text(value: str | bytes) -> str:
