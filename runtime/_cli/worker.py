@@ -49,6 +49,7 @@ from runtime._redis.work import (
     claim_expired,
     ensure_group,
     load_checkpoint,
+    publish_end,
     publish_snapshot,
     renew_leases,
     save_checkpoint,
@@ -202,7 +203,9 @@ class _Worker:
         run_id = job.run_id
         tail = await store.client.xrevrange(store.keys.events(run_id), count=1)
         if tail and b"end" in tail[0].field_values:
-            await ack_job(store, entry_id)  # it ended; its worker died before acknowledging
+            # It ended; its worker died before acknowledging and publishing it.
+            await ack_job(store, entry_id)
+            await publish_end(store, run_id, tail[0])
             return
         offset = (await store.last_seq(run_id)) + 1 if tail else 0
         if await cancel_requested(store, run_id):

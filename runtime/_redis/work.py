@@ -21,8 +21,8 @@ calls, before they run) the run's :class:`TurnCheckpoint` replaces the previous
 one under ``<prefix>:run:{id}:checkpoint``. A run taken over resumes from it.
 
 Rule 3 (a tool call runs at most once per call id). Before a call runs, its
-key ``<prefix>:run:{id}:tool:<call id>`` is set with ``SET NX``; after the round
-the outcome is stored in it. Each outcome is stored as soon as its call settles. A call whose key already
+key ``<prefix>:run:{id}:tool:<call id>`` is set with ``SET NX``; the call's
+outcome is stored in it as soon as the call settles. A call whose key already
 existed is not run: its recorded outcome is reused, or, when its process died
 while it ran, the model reads an error output saying so (the call may or may
 not have had its effect).
@@ -49,6 +49,7 @@ from runtime._agent.outcomes import ToolOutcome
 from runtime._agent.usage import RunUsage
 from runtime._base.errors import ConfigurationError
 from runtime._protocol.wire import _dec_hook
+from runtime._redis.codec import RunEnd, decode_entry, seq_of
 from runtime._run.registry import RegistryUpdate
 from runtime._run.retention import KEEP_ALL, KeepAll, Ring, TrimBehindSlowest
 from runtime._run.status import RunSnapshot, TurnCheckpoint
@@ -69,6 +70,7 @@ __all__ = [
     "claim_expired",
     "ensure_group",
     "load_checkpoint",
+    "publish_end",
     "publish_snapshot",
     "renew_leases",
     "save_checkpoint",
@@ -206,6 +208,20 @@ async def publish_snapshot(store: RedisStore, snapshot: RunSnapshot) -> None:
     """Publish a run's snapshot (Rule 5)."""
     async with store.client.pipeline(transaction=True) as pipe:
         _publish(pipe, store, RegistryUpdate(kind="updated", session=snapshot))
+
+
+async def publish_end(store: RedisStore, run_id: str, entry: Any) -> None:
+    """Publish the outcome of a run whose terminal ``entry`` was written by a lost worker."""
+    end = decode_entry(entry.field_values)
+    body = await store.client.hget(store.keys.runs, run_id)
+    if body is None or type(end) is not RunEnd:
+        return
+    snap = msgspec.json.decode(body, type=RunSnapshot)
+    error = None if end.error is None else repr(end.error)
+    final = msgspec.structs.replace(
+        snap, status=end.status, error=error, next_seq=seq_of(entry.identifier)
+    )
+    await publish_snapshot(store, final)
 
 
 def _pure() -> Any:

@@ -294,3 +294,26 @@ async def test_the_worker_command_reports_a_bad_url_in_one_line() -> None:
     assert code == 1
     assert err.getvalue().startswith("error: ConfigurationError: the Redis URL must start")
     assert "secret" not in err.getvalue()
+
+
+async def test_a_job_whose_run_already_ended_is_acknowledged_and_published(
+    redis_store: RedisStore, emulator: EmulatorServer
+) -> None:
+    """A worker died after writing the run's outcome, before acknowledging it."""
+    run_id = await submit_run(redis_store, model="emulator/tool-caller", input="hi")
+    await redis_store.append(run_id, 0, [TurnStart(turn_number=0, timestamp=1)])
+    await redis_store.end(run_id, 1, "done")
+    with trio.fail_after(60):
+        async with (
+            OpenRouter(emulator.inference_key, base_url=emulator.base_url) as client,
+            trio.open_nursery() as nursery,
+        ):
+            await nursery.start(run_worker, redis_store, client, [], WorkerOptions(name="w"))
+            snap = await _wait_status(redis_store, run_id, "done")
+            nursery.cancel_scope.cancel()
+    assert snap.next_seq == 1
+    pending = await redis_store.client.xpending(
+        redis_store.keys.sessions, redis_store.keys.group, start="-", end="+", count=10
+    )
+    assert pending == ()
+    assert await redis_store.client.xlen(redis_store.keys.events(run_id)) == 2  # nothing re-run
