@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -41,13 +42,18 @@ TOKEN = "scale-out-test-token"
 
 @asynccontextmanager
 async def worker_process(
-    redis: RedisServer, base_url: str, key: str, name: str, env: dict[str, str]
+    redis: RedisServer,
+    base_url: str,
+    key: str,
+    name: str,
+    env: dict[str, str],
+    tools: str = "tests.redis.worker_tools:tools",
 ) -> AsyncIterator[trio.Process]:
     """``openrouter-trio worker`` as a child process, once it says it is ready."""
     argv = [
         sys.executable, "-m", "runtime", "worker",
         "--redis", redis.url, "--base-url", base_url, "--name", name,
-        "--lease", "1", "--tools", "tests.redis.worker_tools:tools",
+        "--lease", "1", "--tools", tools,
     ]  # fmt: skip
     environment = {**os.environ, **env, "OPENROUTER_API_KEY": key, "PYTHONPATH": str(REPO)}
     process = await trio.lowlevel.open_process(
@@ -215,3 +221,62 @@ async def test_a_client_resumes_by_after_on_another_feed_process_without_gap_or_
             nursery.cancel_scope.cancel()
     assert frame["data"]["status"] == "done"
     assert seen == list(range(30))
+
+
+async def test_serve_redis_lists_and_follows_runs_that_workers_ran(
+    redis_server: RedisServer, redis_store: RedisStore, tmp_path: Path
+) -> None:
+    """``openrouter-trio serve --redis URL`` as a real process, a worker process beside it:
+    the feed lists the run that ``--sessions 1`` submitted and replays it to its end."""
+    with trio.fail_after(120):
+        async with open_emulator(emulator=Emulator(seed="serve-redis")) as emulator:
+            env = {"OPENROUTER_API_KEY": emulator.inference_key, "PYTHONPATH": str(REPO)}
+            serve = await trio.lowlevel.open_process(
+                [sys.executable, "-m", "runtime", "serve", "--redis", redis_server.url,
+                 "--port", "0", "--sessions", "1", "--interval", "0"],
+                cwd=REPO, env={**os.environ, **env}, stdout=subprocess.PIPE,
+                stdin=subprocess.DEVNULL,
+            )  # fmt: skip
+            try:
+                assert serve.stdout is not None
+                output = b""
+                match = None
+                while match is None:
+                    chunk = await serve.stdout.receive_some()
+                    assert chunk, f"serve ended early: {output!r}"
+                    output += chunk
+                    match = re.search(rb"feed on port (\d+).*#token=(\S+)", output, re.DOTALL)
+                port, token = int(match.group(1)), match.group(2).decode()
+                async with worker_process(
+                    redis_server, emulator.base_url, emulator.inference_key, "w", {}, "demo"
+                ):
+                    stream = await trio.open_tcp_stream("127.0.0.1", port)
+                    async with stream, trio.open_nursery() as nursery:
+                        headers = [(b"authorization", f"Bearer {token}".encode())]
+                        ws = await wrap_client_stream(
+                            nursery, stream, "127.0.0.1", "/", extra_headers=headers
+                        )
+                        assert (await recv(ws))["type"] == "feed.ready"
+                        await ws.send_message(json.dumps({"type": "subscribe_index"}))
+                        index = await recv(ws)
+                        sessions = index["data"]["sessions"]
+                        while not sessions:
+                            sessions = [(await recv(ws))["data"]["session"]]
+                        run_id = sessions[0]["id"]
+                        await ws.send_message(json.dumps({"type": "subscribe", "session": run_id}))
+                        kinds = []
+                        while not kinds or kinds[-1] != "session.end":
+                            frame = await recv(ws)
+                            if frame.get("source", "").endswith(run_id):
+                                kinds.append(frame["type"])
+                        await ws.aclose()
+                        nursery.cancel_scope.cancel()
+            finally:
+                serve.send_signal(signal.SIGINT)
+                code = await serve.wait()
+                await serve.stdout.aclose()  # type: ignore[union-attr]
+    assert code == 0
+    assert b"Redis workers" in output
+    assert kinds[0] == "session.subscribed"
+    assert kinds.count("turn.start") == 2
+    assert "tool.result" in kinds
