@@ -264,7 +264,7 @@ async def test_serve_redis_lists_and_follows_runs_that_workers_ran(
                             sessions = [(await recv(ws))["data"]["session"]]
                         run_id = sessions[0]["id"]
                         await ws.send_message(json.dumps({"type": "subscribe", "session": run_id}))
-                        kinds = []
+                        kinds: list[str] = []
                         while not kinds or kinds[-1] != "session.end":
                             frame = await recv(ws)
                             if frame.get("source", "").endswith(run_id):
