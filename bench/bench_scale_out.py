@@ -11,7 +11,10 @@ measures the baseline: the same sessions in one process through a ``SessionPool`
 (no Redis, no durability).
 
 Prints one JSON line per measurement: ``sessions_per_s``, ``failed``, and
-``ratio_to_in_process`` (W workers over the one-process pool).
+``ratio_to_in_process`` (W workers over the one-process pool). First, one line
+``stream_write_and_follow``: one run's log (``--stream-events`` deltas appended
+32 at a time, as a model-stream read appends them) written to Redis by the sink
+while a reader follows the stream (``open_run_reader``), events/s end to end.
 
 Run: ``.venv/bin/python bench/bench_scale_out.py --sessions 300 --workers 1,2,4``.
 Needs ``redis-server`` and the ``redis`` extra (``make test`` installs both).
@@ -118,10 +121,37 @@ async def _workers(
     return {"sessions_per_s": sessions / elapsed, "failed": failed}
 
 
+async def _stream_rates(redis_url: str, events: int, batch: int) -> dict[str, Any]:
+    """One run's log written to Redis by the sink while a reader follows it (one process)."""
+    from runtime._protocol.events import OutputTextDelta
+    from runtime._redis.store import open_run_reader
+    from runtime._run.eventlog import EventLog
+
+    log: EventLog[Any] = EventLog()
+    delta = OutputTextDelta(item_id="msg_1", delta="token ", output_index=0, content_index=0)
+    got = 0
+    async with open_redis_store(redis_url, prefix=f"sink{os.getpid()}") as store:
+        started = time.perf_counter()
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(store.sink, "r", log.cursor(0), lambda: "done")
+            async with open_run_reader(store, "r") as cursor:
+                for _ in range(0, events, batch):
+                    log.extend([delta] * batch)  # one read of the model stream
+                    await trio.lowlevel.checkpoint()
+                log.close()
+                async for _ in cursor:
+                    got += 1
+        elapsed = time.perf_counter() - started
+    return {"events": got, "batch": batch, "events_per_s": got / elapsed}
+
+
 async def main(args: argparse.Namespace) -> None:
     env = {**os.environ}
     with tempfile.TemporaryDirectory() as tmp:
         async with open_redis_server(Path(tmp)) as redis:
+            if args.stream_events:
+                rates = await _stream_rates(redis.url, args.stream_events, 32)
+                print(json.dumps({"mode": "stream_write_and_follow", **rates}), flush=True)
             emulator = await trio.lowlevel.open_process(
                 [sys.executable, "-m", "runtime", "emulator", "--port", "0"],
                 env=env,
@@ -136,9 +166,10 @@ async def main(args: argparse.Namespace) -> None:
                 base = await _in_process(base_url, key, args.sessions, args.concurrency)
                 print(json.dumps({"mode": "in_process_pool", "sessions": args.sessions, **base}))
                 for workers in args.workers:
-                    figures = await _workers(
-                        redis.url, base_url, key, workers, args.sessions, args.concurrency
-                    )
+                    with trio.fail_after(900):  # a stuck run fails the benchmark
+                        figures = await _workers(
+                            redis.url, base_url, key, workers, args.sessions, args.concurrency
+                        )
                     ratio = figures["sessions_per_s"] / base["sessions_per_s"]
                     print(
                         json.dumps(
@@ -164,6 +195,12 @@ def _parse() -> argparse.Namespace:
         "--workers", type=lambda s: [int(x) for x in s.split(",")], default=[1, 2, 4]
     )
     parser.add_argument("--concurrency", type=int, default=32, help="runs per worker (32)")
+    parser.add_argument(
+        "--stream-events",
+        type=int,
+        default=100_000,
+        help="events of the one-run write-and-follow measurement (0: skip)",
+    )
     return parser.parse_args()
 
 

@@ -24,7 +24,7 @@ def test_bench_scale_out_runs() -> None:
         pytest.skip(f"needs a real Redis: {exc}")
     done = subprocess.run(
         [sys.executable, str(REPO / "bench" / "bench_scale_out.py"), "--sessions", "4",
-         "--workers", "1,2", "--concurrency", "2"],
+         "--workers", "1,2", "--concurrency", "2", "--stream-events", "500"],
         capture_output=True,
         text=True,
         timeout=240,
@@ -34,6 +34,9 @@ def test_bench_scale_out_runs() -> None:
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-3000:]
     lines = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
-    assert [line["mode"] for line in lines] == ["in_process_pool", "redis_workers", "redis_workers"]
-    assert [line.get("workers") for line in lines[1:]] == [1, 2]
-    assert all(line["failed"] == 0 and line["sessions_per_s"] > 0 for line in lines)
+    assert [line["mode"] for line in lines] == [
+        "stream_write_and_follow", "in_process_pool", "redis_workers", "redis_workers",
+    ]  # fmt: skip
+    assert lines[0]["events"] == 512  # 16 batches of 32
+    assert [line.get("workers") for line in lines[2:]] == [1, 2]
+    assert all(line["failed"] == 0 and line["sessions_per_s"] > 0 for line in lines[1:])
