@@ -15,11 +15,14 @@ the last update it had before reading the hash, so no update falls in between
 is also appended to a local ``Ring`` log that :meth:`RedisRegistry.watch`
 cursors read, as with a ``SessionPool``.
 
-Rule 2 (events). :meth:`RedisRegistry.events` returns a cursor on a local mirror
-of the run's stream that starts at ``from_seq`` (a ``Ring`` of ``mirror_size``
-events: a subscriber further behind than that gets ``Lagged``, and the feed
-resyncs it). One task per mirror copies the stream (``XREAD BLOCK``); it stops
-when the run ends or when no cursor reads the mirror any more.
+Rule 2 (events). Each run read in this process has one local mirror of its
+stream, shared by every cursor :meth:`RedisRegistry.events` returns for it (the
+feed wakes a subscription through a second cursor on the same log, so they
+must share it). The mirror starts at the first reader's ``from_seq`` and keeps
+a ``Ring`` of ``mirror_size`` events: a reader asking for older events, or
+falling further behind, gets ``Lagged`` and the feed resyncs it. One task per
+mirror copies the stream (``XREAD BLOCK``); it stops when the run ends or when
+no cursor reads the mirror any more, and a later reader starts a new one.
 
 Rule 3 (positions). A run's ``next_seq`` in :meth:`snapshot` is the larger of the
 last published one and the furthest any mirror of this process has read, so a
@@ -74,7 +77,16 @@ class RedisRegistry:
     the block that opened it.
     """
 
-    __slots__ = ("_ends", "_heads", "_mirror_size", "_nursery", "_runs", "_store", "_updates")
+    __slots__ = (
+        "_ends",
+        "_heads",
+        "_mirror_size",
+        "_mirrors",
+        "_nursery",
+        "_runs",
+        "_store",
+        "_updates",
+    )
 
     def __init__(
         self, store: RedisStore, nursery: trio.Nursery, *, mirror_size: int, update_buffer: int
@@ -85,6 +97,7 @@ class RedisRegistry:
         self._runs: dict[str, RunSnapshot] = {}  # in first-seen order
         self._heads: dict[str, int] = {}  # furthest next_seq read by a mirror (Rule 3)
         self._ends: dict[str, RunEnd] = {}  # terminal entries read by a mirror (Rule 3)
+        self._mirrors: dict[str, EventLog[Any]] = {}  # one per run while it is read (Rule 2)
         self._updates: EventLog[RegistryUpdate] = EventLog(Ring(update_buffer))
 
     def __repr__(self) -> str:
@@ -117,10 +130,17 @@ class RedisRegistry:
                 f"from_seq must be at most {snap.next_seq!r} for the finished session "
                 f"{run_id!r}, got {from_seq!r}."
             )
-        log: EventLog[Any] = EventLog(Ring(self._mirror_size), first_seq=from_seq)
-        cursor = log.cursor(from_seq)
-        self._nursery.start_soon(self._mirror, run_id, log, name=f"mirror {run_id}")
-        return cursor
+        log = self._mirrors.get(run_id)
+        if log is None:
+            log = EventLog(Ring(self._mirror_size), first_seq=from_seq)
+            self._mirrors[run_id] = log
+            self._nursery.start_soon(self._mirror, run_id, log, name=f"mirror {run_id}")
+        elif from_seq > log.next_seq:
+            raise ConfigurationError(
+                f"from_seq {from_seq!r} of session {run_id!r} is ahead of this process's copy "
+                f"of its stream (at {log.next_seq!r}); ask again in a moment."
+            )
+        return log.cursor(from_seq)
 
     def watch(self) -> Cursor[RegistryUpdate]:
         """A new cursor over registry updates from now on (may raise ``Lagged``)."""
@@ -184,7 +204,11 @@ class RedisRegistry:
             if run_id in self._runs:
                 self._ends[run_id] = end
 
-        await self._store.follow(run_id, log, while_read=True, progress=progress, ended=ended)
+        try:
+            await self._store.follow(run_id, log, while_read=True, progress=progress, ended=ended)
+        finally:
+            if self._mirrors.get(run_id) is log and not log.statistics().cursors_attached:
+                del self._mirrors[run_id]
 
 
 @asynccontextmanager
