@@ -232,3 +232,25 @@ async def test_the_emulator_answers_json_matching_the_schema_over_loopback() -> 
             streamed = client.call_model(model="emulator/reasoning", input="hi", output=Weather)
             partials = [v async for v in streamed.get_output_stream()]
             assert partials[-1] == msgspec.to_builtins(await streamed.get_output())
+
+
+async def test_the_emulator_honours_chat_response_format() -> None:
+    fake = FakeOpenRouter()
+    schema = {"type": "object", "properties": {"n": {"type": "integer", "minimum": 3}}}
+    body = msgspec.json.encode(
+        {
+            "model": "emulator/echo",
+            "messages": [{"role": "user", "content": "hello"}],
+            "response_format": {
+                "type": "json_schema",
+                "json_schema": {"name": "x", "schema": schema},
+            },
+        }
+    )
+    headers = {"authorization": f"Bearer {fake.inference_key}", "content-type": "application/json"}
+    with trio.fail_after(BOUND):
+        response = await fake.handle("POST", "/api/v1/chat/completions", headers, body)
+    assert response.status == 200
+    assert isinstance(response.body, bytes)
+    content = msgspec.json.decode(response.body)["choices"][0]["message"]["content"]
+    assert msgspec.json.decode(content) == {"n": 3}
