@@ -272,10 +272,17 @@ async def test_serve_redis_lists_and_follows_runs_that_workers_ran(
                         await ws.aclose()
                         nursery.cancel_scope.cancel()
             finally:
-                serve.send_signal(signal.SIGINT)
-                code = await serve.wait()
-                await serve.stdout.aclose()  # type: ignore[union-attr]
-    assert code == 0
+                # Shielded and bounded: the process is reaped even when the test failed
+                # or ran out of time (killed if Ctrl-C does not stop it in 10 s).
+                with trio.CancelScope(shield=True):
+                    serve.send_signal(signal.SIGINT)
+                    with trio.move_on_after(10):
+                        await serve.wait()
+                    if serve.returncode is None:
+                        serve.kill()
+                        await serve.wait()
+                    await serve.stdout.aclose()  # type: ignore[union-attr]
+    assert serve.returncode == 0
     assert b"Redis workers" in output
     assert kinds[0] == "session.subscribed"
     assert kinds.count("turn.start") == 2
