@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
+import signal
 import subprocess
 import sys
 from functools import partial
@@ -23,6 +24,15 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 import trio
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # A shell starts a background job (``make test &``, a CI runner's job) with SIGINT
+    # ignored, and an ignored signal stays ignored in every child: the CLI processes the
+    # tests stop with Ctrl-C would then never see it. Deliver it as a terminal would.
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Callable
