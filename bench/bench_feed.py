@@ -55,45 +55,14 @@ import trio
 
 from actors._feed.server import EventFeed, serve_event_feed
 from runtime._protocol.events import OutputTextDelta
-from runtime._run.eventlog import EventLog
-from runtime._run.retention import Ring
-from runtime._run.status import RunSnapshot, RunUsage
+from runtime.testing import MemoryRegistry
 
 if TYPE_CHECKING:
-    from runtime._run.registry import RegistryUpdate
+    from runtime._run.eventlog import EventLog
 
 TOKEN = "bench-token"
 BASELINE = Path(__file__).with_name("feed_baseline.py")
 SERVERS = ("baseline", "feed", "feed-batch", "feed-compact")
-
-
-class _Registry:
-    """K sessions over plain EventLogs."""
-
-    def __init__(self, sessions: int) -> None:
-        self.logs = {f"run_{i:04d}": EventLog[Any]() for i in range(sessions)}
-        self.updates: EventLog[RegistryUpdate] = EventLog(retention=Ring(64))
-
-    def sessions(self) -> list[RunSnapshot]:
-        return [self.snapshot(name) for name in self.logs]
-
-    def snapshot(self, run_id: str) -> RunSnapshot:
-        log = self.logs[run_id]
-        return RunSnapshot(
-            id=run_id,
-            model="bench/model",
-            status="done" if log.closed else "running",
-            turn=0,
-            usage=RunUsage(),
-            tool_calls_executed=0,
-            next_seq=log.next_seq,
-        )
-
-    def events(self, run_id: str, from_seq: int = 0) -> Any:
-        return self.logs[run_id].cursor(from_seq)
-
-    def watch(self) -> Any:
-        return self.updates.cursor(self.updates.next_seq)
 
 
 def _delta(due: float) -> OutputTextDelta:
@@ -368,7 +337,9 @@ async def _measure(args: argparse.Namespace, clients: int, server: str) -> dict[
         finally:
             await _reap(baseline)
     else:
-        registry = _Registry(args.sessions)
+        registry = MemoryRegistry(model="bench/model", update_buffer=64)
+        for i in range(args.sessions):
+            registry.add(f"run_{i:04d}")
         async with trio.open_nursery() as nursery:
             feed: EventFeed = await nursery.start(
                 functools.partial(

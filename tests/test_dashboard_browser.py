@@ -12,7 +12,7 @@ from __future__ import annotations
 import functools
 import os
 import shutil
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pytest
 import trio
@@ -21,12 +21,7 @@ from actors._feed.server import serve_dashboard
 from runtime._cli.serve import ServeOptions, serve_sessions
 from runtime._cli.tools import demo_tools
 from runtime._protocol.events import OutputTextDelta
-from runtime._run.eventlog import EventLog
-from runtime._run.retention import Ring
-from runtime._run.status import RunSnapshot, RunUsage
-
-if TYPE_CHECKING:
-    from runtime._run.registry import RegistryUpdate
+from runtime.testing import MemoryRegistry
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 CHROMEDRIVER = shutil.which("chromedriver")
@@ -115,37 +110,6 @@ async def test_live_text_and_tool_progress_appear_in_a_real_browser() -> None:
     assert seen["wrong_token_state"] == "unauthorized"
 
 
-class _Registry:
-    """One session whose log the test writes (a ``SessionRegistry``)."""
-
-    def __init__(self) -> None:
-        self.log: EventLog[Any] = EventLog()
-        self.updates: EventLog[RegistryUpdate] = EventLog(retention=Ring(64))
-
-    def sessions(self) -> list[Any]:
-        return [self.snapshot("run_resume")]
-
-    def snapshot(self, run_id: str) -> Any:
-        if run_id != "run_resume":
-            raise KeyError(run_id)
-        return RunSnapshot(
-            id=run_id,
-            model="test/model",
-            status="done" if self.log.closed else "running",
-            turn=0,
-            usage=RunUsage(),
-            tool_calls_executed=0,
-            next_seq=self.log.next_seq,
-        )
-
-    def events(self, run_id: str, from_seq: int = 0) -> Any:
-        self.snapshot(run_id)
-        return self.log.cursor(from_seq)
-
-    def watch(self) -> Any:
-        return self.updates.cursor(self.updates.next_seq)
-
-
 def _watch_text(url: str, expected: str) -> dict[str, Any]:
     """Open the page on one session; wait until its whole text is shown."""
     from selenium import webdriver
@@ -181,7 +145,8 @@ async def test_the_page_recovers_events_missed_while_disconnected_through_after(
     timeout, no heartbeats); events appended meanwhile still all appear, once each,
     because the page resumes with ``after``.
     """
-    registry = _Registry()
+    registry = MemoryRegistry()
+    log = registry.add("run_resume")
     words = [f"w{i} " for i in range(300)]
     token = "browser-resume-token"
     with trio.fail_after(120):
@@ -200,11 +165,11 @@ async def test_the_page_recovers_events_missed_while_disconnected_through_after(
 
             async def produce() -> None:
                 for word in words:
-                    registry.log.append(
+                    log.append(
                         OutputTextDelta(output_index=0, item_id="m", content_index=0, delta=word)
                     )
                     await trio.sleep(0.01)  # paces the session over several reconnects
-                registry.log.close()
+                registry.finish("run_resume")
 
             nursery.start_soon(produce)
             url = f"{address.url}#token={token}&session=run_resume"

@@ -65,7 +65,7 @@ RULES: dict[str, Rule] = {
         "actors._feed",
     ),
     "runtime/emulator": _rule("msgspec trio hypercorn", f"{PROTOCOL} runtime.emulator"),
-    "runtime/testing": _rule("msgspec trio", f"{BASE} runtime._http runtime.emulator"),
+    "runtime/testing": _rule("msgspec trio", f"{RUN} runtime._http runtime.emulator"),
 }
 SANS_IO = ("runtime/_base", "runtime/_protocol", "runtime/_agent")
 FACADES = {"runtime/__init__.py", "runtime/__main__.py", "actors/__init__.py"}

@@ -224,6 +224,7 @@ FROZEN: dict[str, tuple[str, ...]] = {
     "runtime.testing": (
         "FakeOpenRouter",
         "Fault",
+        "MemoryRegistry",
         "RecordedRequest",
         "Script",
         "ToolCall",

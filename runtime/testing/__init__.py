@@ -6,13 +6,16 @@
   :func:`failed_turn`, :func:`incomplete_turn`, :func:`error_turn`.
 * :func:`tool_outputs` — the tool outputs a recorded request sent back, in
   order (for approval and resume flows).
+* :class:`MemoryRegistry` — a session registry over plain event logs, to serve the
+  websocket feed (or test a dashboard) without a pool.
 * Raw streams — :func:`turn_events` (the events of a turn) and
   :func:`sse_bytes` (events to SSE bytes).
 
 For a real HTTP server on loopback use :func:`runtime.emulator.open_emulator`.
 
 Rule (public layer): imports the emulator, ``runtime._http`` (to plug the fake in as a
-transport) and ``runtime._base``; nothing of the agent loop.
+transport), ``runtime._run`` (event logs, for the registry) and the layers below it;
+nothing of the client or the actors.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from runtime._base.publish import publish as _publish
 from runtime.emulator._core import RecordedRequest
 from runtime.emulator._script import Fault, Script, ToolCall, Turn, TurnError, TurnUsage
 from runtime.testing._fake import FakeOpenRouter, tool_outputs
+from runtime.testing._registry import MemoryRegistry
 from runtime.testing._turns import (
     error_turn,
     failed_turn,
@@ -34,6 +38,7 @@ from runtime.testing._turns import (
 __all__ = [
     "FakeOpenRouter",
     "Fault",
+    "MemoryRegistry",
     "RecordedRequest",
     "Script",
     "ToolCall",

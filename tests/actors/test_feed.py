@@ -8,7 +8,7 @@ Rules for this module:
   ``trio.testing.memory_stream_pair`` (``EventFeed.serve_stream``) with the
   autojump clock, so no test ever sleeps for real.
 * Every test is bounded by ``trio.fail_after``.
-* Sessions come from :class:`FakeRegistry` (a ``SessionRegistry`` over plain
+* Sessions come from :class:`MemoryRegistry` (a ``SessionRegistry`` over plain
   EventLogs, so each test controls every event); one test runs a real
   ``SessionPool``.
 """
@@ -56,66 +56,14 @@ from runtime._protocol.events import (
     TurnStart,
     UnknownEvent,
 )
-from runtime._run.eventlog import EventLog
-from runtime._run.registry import RegistryUpdate
-from runtime._run.retention import Retention, Ring
-from runtime._run.status import RunSnapshot, RunStatus, RunUsage
-from runtime.testing import FakeOpenRouter
+from runtime._run.retention import Ring
+from runtime.testing import FakeOpenRouter, MemoryRegistry
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
 
 TOKEN = "feed-token-7c1e-do-not-leak"
 WRONG = "wrong-token-0000-do-not-leak"
-
-
-class FakeRegistry:
-    """A ``SessionRegistry`` over plain EventLogs: tests append the events."""
-
-    def __init__(self, *, update_buffer: int = 1024) -> None:
-        self.logs: dict[str, EventLog[Any]] = {}
-        self.status: dict[str, RunStatus] = {}
-        self.updates: EventLog[RegistryUpdate] = EventLog(retention=Ring(update_buffer))
-
-    def add(self, run_id: str, retention: Retention | None = None) -> EventLog[Any]:
-        log: EventLog[Any] = EventLog() if retention is None else EventLog(retention=retention)
-        self.logs[run_id] = log
-        self.status[run_id] = "running"
-        self.updates.append(RegistryUpdate(kind="updated", session=self.snapshot(run_id)))
-        return log
-
-    def finish(self, run_id: str, error: BaseException | None = None) -> None:
-        self.status[run_id] = "done" if error is None else "failed"
-        self.logs[run_id].close(error)
-        self.updates.append(RegistryUpdate(kind="updated", session=self.snapshot(run_id)))
-
-    def remove(self, run_id: str) -> None:
-        snap = self.snapshot(run_id)
-        del self.logs[run_id]
-        self.updates.append(RegistryUpdate(kind="removed", session=snap))
-
-    def sessions(self) -> list[RunSnapshot]:
-        return [self.snapshot(run_id) for run_id in self.logs]
-
-    def snapshot(self, run_id: str) -> RunSnapshot:
-        log = self.logs[run_id]
-        error = log.error
-        return RunSnapshot(
-            id=run_id,
-            model="test/model",
-            status=self.status[run_id],
-            turn=0,
-            usage=RunUsage(total_tokens=log.next_seq),
-            tool_calls_executed=0,
-            next_seq=log.next_seq,
-            error=None if error is None else repr(error),
-        )
-
-    def events(self, run_id: str, from_seq: int = 0) -> Any:
-        return self.logs[run_id].cursor(from_seq)
-
-    def watch(self) -> Any:
-        return self.updates.cursor(self.updates.next_seq)
 
 
 def delta(text: str) -> OutputTextDelta:
@@ -221,7 +169,7 @@ async def echo_ok(ws: WebSocketConnection) -> None:
 
 def test_bad_token_argument_is_rejected_without_showing_it() -> None:
     with pytest.raises(ConfigurationError, match=r"^token must be a non-empty string") as info:
-        EventFeed(FakeRegistry(), token="")
+        EventFeed(MemoryRegistry(), token="")
     assert "''" not in str(info.value)
 
 
@@ -237,12 +185,12 @@ def test_bad_token_argument_is_rejected_without_showing_it() -> None:
 )
 def test_bad_option_raises_configuration_error(name: str, value: Any, pattern: str) -> None:
     with pytest.raises(ConfigurationError, match=pattern):
-        EventFeed(FakeRegistry(), token=TOKEN, **{name: value})
+        EventFeed(MemoryRegistry(), token=TOKEN, **{name: value})
 
 
 def test_port_before_listening_raises() -> None:
     with pytest.raises(RuntimeError, match=r"^The event feed is not listening on a port\.$"):
-        _ = EventFeed(FakeRegistry(), token=TOKEN).port
+        _ = EventFeed(MemoryRegistry(), token=TOKEN).port
 
 
 # -- auth ----------------------------------------------------------------------------
@@ -252,7 +200,7 @@ async def test_header_token_is_accepted_and_ready_frame_describes_the_feed(
     nursery: trio.Nursery,
 ) -> None:
     with trio.fail_after(10):
-        feed = await start_feed(nursery, FakeRegistry(), send_buffer=32)
+        feed = await start_feed(nursery, MemoryRegistry(), send_buffer=32)
         async with connect(feed) as ws:
             frame = await ready(ws)
     assert frame["specversion"] == "1.0"
@@ -264,7 +212,7 @@ async def test_header_token_is_accepted_and_ready_frame_describes_the_feed(
 
 async def test_first_frame_token_is_accepted(nursery: trio.Nursery) -> None:
     with trio.fail_after(10):
-        feed = await start_feed(nursery, FakeRegistry())
+        feed = await start_feed(nursery, MemoryRegistry())
         async with connect(feed, header=False) as ws:
             await ready(ws)
             await echo_ok(ws)
@@ -274,7 +222,7 @@ async def test_bad_header_token_is_rejected_401_while_others_carry_on(
     nursery: trio.Nursery,
 ) -> None:
     with trio.fail_after(10):
-        feed = await start_feed(nursery, FakeRegistry())
+        feed = await start_feed(nursery, MemoryRegistry())
         async with connect(feed) as good:
             await ready(good)
             status = await handshake_status(feed, [(b"authorization", f"Bearer {WRONG}".encode())])
@@ -287,7 +235,7 @@ async def test_bad_first_frame_token_closes_1008_while_others_carry_on(
     nursery: trio.Nursery,
 ) -> None:
     with trio.fail_after(10):
-        feed = await start_feed(nursery, FakeRegistry())
+        feed = await start_feed(nursery, MemoryRegistry())
         async with connect(feed) as good:
             await ready(good)
             async with connect(feed, token=WRONG, header=False) as bad:
@@ -300,7 +248,7 @@ async def test_bad_first_frame_token_closes_1008_while_others_carry_on(
 
 async def test_command_before_auth_closes_1008(nursery: trio.Nursery) -> None:
     with trio.fail_after(10):
-        feed = await start_feed(nursery, FakeRegistry())
+        feed = await start_feed(nursery, MemoryRegistry())
         async with connect(feed, token=None) as ws:
             await send(ws, {"type": "subscribe_index"})
             code, frames = await close_code(ws)
@@ -312,7 +260,7 @@ async def test_disallowed_origin_is_rejected_403_and_allowed_or_absent_origin_ac
     nursery: trio.Nursery,
 ) -> None:
     with trio.fail_after(10):
-        feed = await start_feed(nursery, FakeRegistry(), allowed_origins=["http://dash.local"])
+        feed = await start_feed(nursery, MemoryRegistry(), allowed_origins=["http://dash.local"])
         status = await handshake_status(feed, [(b"origin", b"http://evil.example")])
         assert status == 403
         async with connect(feed, extra_headers=[(b"origin", b"http://dash.local")]) as ws:
@@ -325,7 +273,7 @@ async def test_disallowed_origin_is_rejected_403_and_allowed_or_absent_origin_ac
 
 
 async def test_subscribe_replays_the_log_then_follows_live(nursery: trio.Nursery) -> None:
-    registry = FakeRegistry()
+    registry = MemoryRegistry()
     log = registry.add("run_a")
     log.append(TurnStart(turn_number=0, timestamp=1))
     log.append(delta("Hel"))
@@ -361,7 +309,7 @@ async def test_subscribe_replays_the_log_then_follows_live(nursery: trio.Nursery
 async def test_resume_after_dropped_connection_has_no_gap_and_no_duplicate(
     nursery: trio.Nursery,
 ) -> None:
-    registry = FakeRegistry()
+    registry = MemoryRegistry()
     log = registry.add("run_a")
     log.extend(delta(str(i)) for i in range(5))
     seen: list[int] = []
@@ -389,7 +337,7 @@ async def test_resume_after_dropped_connection_has_no_gap_and_no_duplicate(
 
 
 async def test_unknown_session_and_bad_after_give_error_frames(nursery: trio.Nursery) -> None:
-    registry = FakeRegistry()
+    registry = MemoryRegistry()
     registry.add("run_a").append(delta("x"))
     with trio.fail_after(10):
         feed = await start_feed(nursery, registry)
@@ -409,7 +357,7 @@ async def test_unknown_session_and_bad_after_give_error_frames(nursery: trio.Nur
 
 
 async def test_unsubscribe_stops_the_frames_of_that_session(nursery: trio.Nursery) -> None:
-    registry = FakeRegistry()
+    registry = MemoryRegistry()
     log_a = registry.add("run_a")
     log_b = registry.add("run_b")
     with trio.fail_after(10):
@@ -430,7 +378,7 @@ async def test_unsubscribe_stops_the_frames_of_that_session(nursery: trio.Nurser
 
 
 async def test_failed_run_ends_with_its_error_in_the_end_frame(nursery: trio.Nursery) -> None:
-    registry = FakeRegistry()
+    registry = MemoryRegistry()
     log = registry.add("run_a")
     log.append(delta("partial"))
     with trio.fail_after(10):
@@ -448,7 +396,7 @@ async def test_failed_run_ends_with_its_error_in_the_end_frame(nursery: trio.Nur
 
 
 async def test_unknown_and_unencodable_events_are_passed_through(nursery: trio.Nursery) -> None:
-    registry = FakeRegistry()
+    registry = MemoryRegistry()
     log = registry.add("run_a")
     log.append(UnknownEvent(type="response.future.thing", raw=msgspec.Raw(b'{"type":"x","n":1}')))
     log.append(ToolPreliminaryResult(tool_call_id="c1", result=object(), timestamp=2))
@@ -469,7 +417,7 @@ async def test_lagged_subscriber_gets_resync_naming_the_dropped_events_then_the_
     nursery: trio.Nursery,
 ) -> None:
     """Issue 16: a resync only for what retention dropped, then every retained event."""
-    registry = FakeRegistry()
+    registry = MemoryRegistry()
     log = registry.add("run_a", retention=Ring(4))
     log.extend(delta(str(i)) for i in range(10))  # seqs 0-5 are gone
     with trio.fail_after(10):
@@ -505,7 +453,7 @@ async def test_stalled_client_does_not_slow_the_session_and_loses_nothing(
     its cursor is thousands of events behind). When the stalled client reads
     again it gets every event, in order, without a resync (issue 16).
     """
-    registry = FakeRegistry()
+    registry = MemoryRegistry()
     log = registry.add("busy")
     payload = "x" * 4096
     n = 600
@@ -556,7 +504,7 @@ async def test_stalled_client_does_not_slow_the_session_and_loses_nothing(
 
 
 async def test_subscribe_index_sends_a_snapshot_then_updates(nursery: trio.Nursery) -> None:
-    registry = FakeRegistry()
+    registry = MemoryRegistry()
     registry.add("run_a")
     with trio.fail_after(10):
         feed = await start_feed(nursery, registry)
@@ -584,7 +532,7 @@ async def test_subscribe_index_sends_a_snapshot_then_updates(nursery: trio.Nurse
 
 
 async def test_index_watcher_that_lags_gets_a_fresh_snapshot(nursery: trio.Nursery) -> None:
-    registry = FakeRegistry(update_buffer=2)
+    registry = MemoryRegistry(update_buffer=2)
     with trio.fail_after(10):
         feed = await start_feed(nursery, registry)
         async with connect(feed) as ws:
@@ -605,7 +553,7 @@ async def test_index_watcher_that_lags_gets_a_fresh_snapshot(nursery: trio.Nurse
 
 async def test_oversized_message_closes_1009(nursery: trio.Nursery) -> None:
     with trio.fail_after(10):
-        feed = await start_feed(nursery, FakeRegistry(), max_message_size=1024)
+        feed = await start_feed(nursery, MemoryRegistry(), max_message_size=1024)
         async with connect(feed) as ws:
             await ready(ws)
             await send(ws, {"type": "ping", "id": "x" * 2000})
@@ -615,7 +563,7 @@ async def test_oversized_message_closes_1009(nursery: trio.Nursery) -> None:
 
 async def test_binary_message_closes_1003_after_an_error_frame(nursery: trio.Nursery) -> None:
     with trio.fail_after(10):
-        feed = await start_feed(nursery, FakeRegistry())
+        feed = await start_feed(nursery, MemoryRegistry())
         async with connect(feed) as ws:
             await ready(ws)
             await ws.send_message(b'{"type": "ping"}')
@@ -638,7 +586,7 @@ async def test_malformed_command_closes_1007_after_an_error_frame(
     nursery: trio.Nursery, message: str
 ) -> None:
     with trio.fail_after(10):
-        feed = await start_feed(nursery, FakeRegistry())
+        feed = await start_feed(nursery, MemoryRegistry())
         async with connect(feed) as ws:
             await ready(ws)
             await ws.send_message(message)
@@ -652,7 +600,7 @@ async def test_unknown_command_gets_an_error_frame_and_the_connection_stays_open
     nursery: trio.Nursery,
 ) -> None:
     with trio.fail_after(10):
-        feed = await start_feed(nursery, FakeRegistry())
+        feed = await start_feed(nursery, MemoryRegistry())
         async with connect(feed) as ws:
             await ready(ws)
             await send(ws, {"type": "teleport", "to": "mars"})
@@ -667,7 +615,7 @@ async def test_unknown_command_gets_an_error_frame_and_the_connection_stays_open
 
 async def test_connection_limit_closes_the_extra_connection_1013(nursery: trio.Nursery) -> None:
     with trio.fail_after(10):
-        feed = await start_feed(nursery, FakeRegistry(), max_connections=2)
+        feed = await start_feed(nursery, MemoryRegistry(), max_connections=2)
         async with connect(feed) as one, connect(feed) as two:
             await ready(one)
             await ready(two)
@@ -680,7 +628,7 @@ async def test_connection_limit_closes_the_extra_connection_1013(nursery: trio.N
 
 
 async def test_subscription_limit_gives_an_error_frame(nursery: trio.Nursery) -> None:
-    registry = FakeRegistry()
+    registry = MemoryRegistry()
     for name in ("run_a", "run_b", "run_c"):
         registry.add(name)
     with trio.fail_after(10):
@@ -697,7 +645,7 @@ async def test_raw_garbage_on_the_socket_does_not_disturb_the_server(
     nursery: trio.Nursery,
 ) -> None:
     with trio.fail_after(15):
-        feed = await start_feed(nursery, FakeRegistry(), auth_timeout=2.0)
+        feed = await start_feed(nursery, MemoryRegistry(), auth_timeout=2.0)
         async with connect(feed) as good:
             await ready(good)
             stream = await trio.open_tcp_stream("127.0.0.1", feed.port)
@@ -710,7 +658,7 @@ async def test_raw_garbage_on_the_socket_does_not_disturb_the_server(
 
 
 async def test_no_secret_ever_appears_in_a_frame(nursery: trio.Nursery) -> None:
-    registry = FakeRegistry()
+    registry = MemoryRegistry()
     log = registry.add("run_a")
     log.append(delta("hello"))
     frames: list[str] = []
@@ -762,7 +710,7 @@ async def memory_client(
 async def test_silent_client_is_closed_after_the_idle_timeout(
     nursery: trio.Nursery, autojump_clock: trio.testing.MockClock
 ) -> None:
-    feed = EventFeed(FakeRegistry(), token=TOKEN, heartbeat_interval=None, idle_timeout=30)
+    feed = EventFeed(MemoryRegistry(), token=TOKEN, heartbeat_interval=None, idle_timeout=30)
     with trio.fail_after(100):
         ws = await memory_client(nursery, feed)
         await ready(ws)
@@ -775,7 +723,7 @@ async def test_silent_client_is_closed_after_the_idle_timeout(
 async def test_heartbeat_pongs_keep_a_silent_client_alive(
     nursery: trio.Nursery, autojump_clock: trio.testing.MockClock
 ) -> None:
-    feed = EventFeed(FakeRegistry(), token=TOKEN, heartbeat_interval=5, idle_timeout=12)
+    feed = EventFeed(MemoryRegistry(), token=TOKEN, heartbeat_interval=5, idle_timeout=12)
     with trio.fail_after(200):
         ws = await memory_client(nursery, feed)
         await ready(ws)
@@ -787,7 +735,7 @@ async def test_heartbeat_pongs_keep_a_silent_client_alive(
 async def test_client_that_never_authenticates_is_closed_1008(
     nursery: trio.Nursery, autojump_clock: trio.testing.MockClock
 ) -> None:
-    feed = EventFeed(FakeRegistry(), token=TOKEN, auth_timeout=7)
+    feed = EventFeed(MemoryRegistry(), token=TOKEN, auth_timeout=7)
     with trio.fail_after(100):
         ws = await memory_client(nursery, feed, token=None)
         code, frames = await close_code(ws)
@@ -796,7 +744,7 @@ async def test_client_that_never_authenticates_is_closed_1008(
 
 
 async def test_shutdown_closes_every_connection_with_1001(nursery: trio.Nursery) -> None:
-    registry = FakeRegistry()
+    registry = MemoryRegistry()
     registry.add("run_a")
     feed_scope = trio.CancelScope()
 
@@ -857,7 +805,7 @@ async def test_feed_serves_a_session_pool_end_to_end(nursery: trio.Nursery) -> N
 
 
 async def test_serve_dashboard_serves_the_page_and_the_feed(nursery: trio.Nursery) -> None:
-    registry = FakeRegistry()
+    registry = MemoryRegistry()
     registry.add("run_a")
     with trio.fail_after(10):
         address: DashboardAddress = await nursery.start(
@@ -894,7 +842,7 @@ async def test_dashboard_page_server_answers_garbage_with_400_and_carries_on(
 ) -> None:
     with trio.fail_after(10):
         address: DashboardAddress = await nursery.start(
-            functools.partial(serve_dashboard, FakeRegistry(), "127.0.0.1", 0, token=TOKEN)
+            functools.partial(serve_dashboard, MemoryRegistry(), "127.0.0.1", 0, token=TOKEN)
         )
         stream = await trio.open_tcp_stream("127.0.0.1", address.http_port)
         await stream.send_all(b"\x00\x01 nonsense\r\n\r\n")

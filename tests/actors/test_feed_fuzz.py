@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import trio
 import trio.testing
@@ -21,46 +21,10 @@ from trio_websocket import ConnectionClosed, WebSocketConnection, wrap_client_st
 
 from actors._feed.server import EventFeed
 from runtime._protocol.events import OutputTextDelta
-from runtime._run.eventlog import EventLog
-from runtime._run.retention import Ring
-from runtime._run.status import RunSnapshot, RunUsage
-
-if TYPE_CHECKING:
-    from runtime._run.registry import RegistryUpdate
+from runtime.testing import MemoryRegistry
 
 TOKEN = "fuzz-token-secret"
 CLOSE_CODES = {1000, 1001, 1003, 1007, 1008, 1009}
-
-
-class FakeRegistry:
-    """One session whose log the test appends to."""
-
-    def __init__(self) -> None:
-        self.log: EventLog[Any] = EventLog()
-        self.updates: EventLog[RegistryUpdate] = EventLog(retention=Ring(64))
-
-    def sessions(self) -> list[RunSnapshot]:
-        return [self.snapshot("run_a")]
-
-    def snapshot(self, run_id: str) -> RunSnapshot:
-        if run_id != "run_a":
-            raise KeyError(run_id)
-        return RunSnapshot(
-            id=run_id,
-            model="m",
-            status="running",
-            turn=0,
-            usage=RunUsage(),
-            tool_calls_executed=0,
-            next_seq=self.log.next_seq,
-        )
-
-    def events(self, run_id: str, from_seq: int = 0) -> Any:
-        self.snapshot(run_id)
-        return self.log.cursor(from_seq)
-
-    def watch(self) -> Any:
-        return self.updates.cursor(self.updates.next_seq)
 
 
 class Failures(logging.Handler):
@@ -157,8 +121,9 @@ messages = st.one_of(
 async def test_random_client_frames_never_crash_the_server_or_disturb_others(
     sent: list[str | bytes], authenticated: bool
 ) -> None:
-    registry = FakeRegistry()
-    registry.log.append(delta("before"))
+    registry = MemoryRegistry()
+    log = registry.add("run_a")
+    log.append(delta("before"))
     feed = EventFeed(
         registry, token=TOKEN, max_message_size=256, heartbeat_interval=None, close_timeout=0.05
     )
@@ -178,7 +143,7 @@ async def test_random_client_frames_never_crash_the_server_or_disturb_others(
                 code = await fuzz(fuzzer, sent)
                 assert code is None or code in CLOSE_CODES, code
 
-                registry.log.append(delta("after"))
+                log.append(delta("after"))
                 frame = await recv(observer)
                 assert (frame["sequence"], frame["data"]["delta"]) == (1, "after")
                 await observer.send_message('{"type": "ping", "id": "ok"}')

@@ -21,52 +21,18 @@ import json
 import logging
 import os
 import struct
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import trio
 from hypothesis import given, settings, strategies as st
 
 from actors._feed.server import EventFeed, serve_event_feed
 from runtime._protocol.events import OutputTextDelta
-from runtime._run.eventlog import EventLog
-from runtime._run.retention import Ring
-from runtime._run.status import RunSnapshot, RunUsage
-
-if TYPE_CHECKING:
-    from runtime._run.registry import RegistryUpdate
+from runtime.testing import MemoryRegistry
 
 TOKEN = "hostile-token-secret"
 MAX_MESSAGE = 2048
 CLOSE_CODES = {1000, 1001, 1002, 1003, 1007, 1008, 1009}
-
-
-class FakeRegistry:
-    def __init__(self) -> None:
-        self.log: EventLog[Any] = EventLog()
-        self.updates: EventLog[RegistryUpdate] = EventLog(retention=Ring(64))
-
-    def sessions(self) -> list[RunSnapshot]:
-        return [self.snapshot("run_a")]
-
-    def snapshot(self, run_id: str) -> RunSnapshot:
-        if run_id != "run_a":
-            raise KeyError(run_id)
-        return RunSnapshot(
-            id=run_id,
-            model="m",
-            status="running",
-            turn=0,
-            usage=RunUsage(),
-            tool_calls_executed=0,
-            next_seq=self.log.next_seq,
-        )
-
-    def events(self, run_id: str, from_seq: int = 0) -> Any:
-        self.snapshot(run_id)
-        return self.log.cursor(from_seq)
-
-    def watch(self) -> Any:
-        return self.updates.cursor(self.updates.next_seq)
 
 
 class Failures(logging.Handler):
@@ -203,8 +169,9 @@ frames = st.builds(
 async def test_hostile_frames_get_a_close_frame_or_an_answer_and_disturb_no_one(
     sent: list[bytes],
 ) -> None:
-    registry = FakeRegistry()
-    registry.log.append(delta("before"))
+    registry = MemoryRegistry()
+    log = registry.add("run_a")
+    log.append(delta("before"))
     failures = Failures()
     logger = logging.getLogger("actors.feed")
     logger.addHandler(failures)
@@ -232,7 +199,7 @@ async def test_hostile_frames_get_a_close_frame_or_an_answer_and_disturb_no_one(
                 outcome = await read_outcome(hostile)
                 assert outcome == "pong" or outcome in CLOSE_CODES, outcome
 
-                registry.log.append(delta("after"))
+                log.append(delta("after"))
                 await observer.send(encode_frame(1, b'{"type": "ping", "id": "ok"}'))
                 await texts_until(observer, lambda f: f.get("data") == {"id": "ok"})
                 after = await texts_until(observer, lambda f: f.get("sequence") == 1, seen=True)

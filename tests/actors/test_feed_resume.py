@@ -3,7 +3,7 @@
 Rules for this module (as in ``test_feed.py``): real clients over loopback
 (trio-websocket, the ``websockets`` library in a worker thread where an
 independent client or permessage-deflate is needed, and a raw RFC 6455 client
-for frames no library would send); sessions from a ``FakeRegistry`` over plain
+for frames no library would send); sessions from a ``MemoryRegistry`` over plain
 EventLogs; every test bounded by ``trio.fail_after``; no sleeps.
 """
 
@@ -26,54 +26,15 @@ from trio_websocket import ConnectionClosed, WebSocketConnection, wrap_client_st
 from actors._feed.server import EventFeed, serve_event_feed
 from actors._feed.tokens import make_read_token
 from runtime._protocol.events import OutputTextDelta, TurnStart
-from runtime._run.eventlog import EventLog
-from runtime._run.registry import RegistryUpdate
-from runtime._run.retention import Retention, Ring
-from runtime._run.status import RunSnapshot, RunUsage
+from runtime._run.retention import Ring
+from runtime.testing import MemoryRegistry
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
 
+    from runtime._run.status import RunSnapshot
+
 TOKEN = "resume-token-5f0a-do-not-leak"
-
-
-class FakeRegistry:
-    """A ``SessionRegistry`` over plain EventLogs: tests append the events."""
-
-    def __init__(self) -> None:
-        self.logs: dict[str, EventLog[Any]] = {}
-        self.updates: EventLog[RegistryUpdate] = EventLog(retention=Ring(1024))
-
-    def add(self, run_id: str, retention: Retention | None = None) -> EventLog[Any]:
-        log: EventLog[Any] = EventLog() if retention is None else EventLog(retention=retention)
-        self.logs[run_id] = log
-        self.updates.append(RegistryUpdate(kind="updated", session=self.snapshot(run_id)))
-        return log
-
-    def finish(self, run_id: str) -> None:
-        self.logs[run_id].close()
-        self.updates.append(RegistryUpdate(kind="updated", session=self.snapshot(run_id)))
-
-    def sessions(self) -> list[RunSnapshot]:
-        return [self.snapshot(run_id) for run_id in self.logs]
-
-    def snapshot(self, run_id: str) -> RunSnapshot:
-        log = self.logs[run_id]
-        return RunSnapshot(
-            id=run_id,
-            model="test/model",
-            status="done" if log.closed else "running",
-            turn=0,
-            usage=RunUsage(),
-            tool_calls_executed=0,
-            next_seq=log.next_seq,
-        )
-
-    def events(self, run_id: str, from_seq: int = 0) -> Any:
-        return self.logs[run_id].cursor(from_seq)
-
-    def watch(self) -> Any:
-        return self.updates.cursor(self.updates.next_seq)
 
 
 def delta(text: str) -> OutputTextDelta:
@@ -151,7 +112,7 @@ async def test_a_10000_event_replay_of_a_finished_session_is_complete(
     nursery: trio.Nursery,
 ) -> None:
     """Issue 16: ``after=-1`` on a finished 10,000-event session gives all of them."""
-    registry = FakeRegistry()
+    registry = MemoryRegistry()
     log = registry.add("run_a")
     log.extend(delta(f"{i} ") for i in range(10_000))
     registry.finish("run_a")
@@ -169,7 +130,7 @@ async def test_a_10000_event_replay_of_a_finished_session_is_complete(
 
 async def test_resuming_far_behind_a_busy_session_misses_nothing(nursery: trio.Nursery) -> None:
     """Issue 16: resume 3,000 events behind while the session keeps producing."""
-    registry = FakeRegistry()
+    registry = MemoryRegistry()
     log = registry.add("busy")
     log.extend(delta("x" * 200) for _ in range(3_000))
 
@@ -189,7 +150,7 @@ async def test_resuming_far_behind_a_busy_session_misses_nothing(nursery: trio.N
 
 
 async def test_an_event_larger_than_every_buffer_arrives_whole(nursery: trio.Nursery) -> None:
-    registry = FakeRegistry()
+    registry = MemoryRegistry()
     log = registry.add("run_a")
     big = "z" * (3 * 1024 * 1024)
     log.extend([delta("a"), delta(big), delta("b")])
@@ -206,7 +167,7 @@ async def test_an_event_larger_than_every_buffer_arrives_whole(nursery: trio.Nur
 async def test_a_replay_longer_than_the_ring_gets_one_exact_resync_then_every_kept_event(
     nursery: trio.Nursery,
 ) -> None:
-    registry = FakeRegistry()
+    registry = MemoryRegistry()
     log = registry.add("run_a", retention=Ring(500))
     log.extend(delta(str(i)) for i in range(2_000))
     registry.finish("run_a")
@@ -226,7 +187,7 @@ async def test_a_ring_that_overruns_a_stalled_client_is_reported_exactly(
     nursery: trio.Nursery,
 ) -> None:
     """A client that stops reading while a Ring moves on: one resync naming the gap."""
-    registry = FakeRegistry()
+    registry = MemoryRegistry()
     log = registry.add("run_a", retention=Ring(64))
     with trio.fail_after(30):
         feed = await start_feed(nursery, registry, send_buffer=8)
@@ -256,7 +217,7 @@ async def test_a_ring_that_overruns_a_stalled_client_is_reported_exactly(
 
 
 async def test_batched_subscription_sends_arrays_of_frames_in_order(nursery: trio.Nursery) -> None:
-    registry = FakeRegistry()
+    registry = MemoryRegistry()
     log = registry.add("run_a")
     log.extend(delta(str(i)) for i in range(3_000))
     registry.finish("run_a")
@@ -280,7 +241,7 @@ async def test_batched_subscription_sends_arrays_of_frames_in_order(nursery: tri
 async def test_compact_envelope_carries_session_sequence_type_and_data(
     nursery: trio.Nursery,
 ) -> None:
-    registry = FakeRegistry()
+    registry = MemoryRegistry()
     log = registry.add("run_a")
     log.append(delta("hi"))
     with trio.fail_after(10):
@@ -301,7 +262,7 @@ async def test_compact_envelope_carries_session_sequence_type_and_data(
 async def test_type_filter_and_subscribe_all_follow_new_sessions_too(
     nursery: trio.Nursery,
 ) -> None:
-    registry = FakeRegistry()
+    registry = MemoryRegistry()
     one = registry.add("run_1")
     one.extend([TurnStart(turn_number=0, timestamp=1), delta("skipped")])
     with trio.fail_after(10):
@@ -333,7 +294,7 @@ async def test_type_filter_and_subscribe_all_follow_new_sessions_too(
 
 
 async def test_command_ids_are_echoed_in_replies(nursery: trio.Nursery) -> None:
-    registry = FakeRegistry()
+    registry = MemoryRegistry()
     registry.add("run_a")
     with trio.fail_after(10):
         feed = await start_feed(nursery, registry)
@@ -380,7 +341,7 @@ def _websockets_follow(port: int, session: str) -> tuple[str | None, list[int]]:
 
 
 async def test_permessage_deflate_with_an_independent_client(nursery: trio.Nursery) -> None:
-    registry = FakeRegistry()
+    registry = MemoryRegistry()
     log = registry.add("run_a")
     log.extend(delta("compress me " * 10) for _ in range(2_000))
     registry.finish("run_a")
@@ -398,7 +359,7 @@ async def test_permessage_deflate_with_an_independent_client(nursery: trio.Nurse
 async def test_a_read_token_follows_its_session_only_until_it_expires(
     nursery: trio.Nursery,
 ) -> None:
-    registry = FakeRegistry()
+    registry = MemoryRegistry()
     registry.add("run_a").append(delta("mine"))
     registry.add("run_b")
     with trio.fail_after(10):
@@ -435,7 +396,7 @@ async def test_unauthenticated_clients_never_lock_out_one_with_a_token(
     nursery: trio.Nursery,
 ) -> None:
     """Issue 15: a separate, small budget for connections that have not authenticated."""
-    registry = FakeRegistry()
+    registry = MemoryRegistry()
     with trio.fail_after(20):
         feed = await start_feed(
             nursery, registry, max_connections=2, max_unauthenticated=3, auth_timeout=30
@@ -563,7 +524,7 @@ class RawClient:
 async def test_deeply_nested_json_gets_an_error_frame_and_1007_even_before_auth(
     nursery: trio.Nursery, caplog: pytest.LogCaptureFixture
 ) -> None:
-    registry = FakeRegistry()
+    registry = MemoryRegistry()
     with trio.fail_after(10):
         feed = await start_feed(nursery, registry)
         results = []
@@ -581,7 +542,7 @@ async def test_deeply_nested_json_gets_an_error_frame_and_1007_even_before_auth(
 
 
 async def test_invalid_utf8_closes_1007_with_a_close_frame(nursery: trio.Nursery) -> None:
-    registry = FakeRegistry()
+    registry = MemoryRegistry()
     with trio.fail_after(10):
         feed = await start_feed(nursery, registry)
         client = await RawClient.open(feed.port)
@@ -596,7 +557,7 @@ async def test_an_oversized_message_closes_1009_with_a_close_frame_every_time(
     nursery: trio.Nursery,
 ) -> None:
     """Issue 16: 1.1 MiB messages, sent whole while the server closes, ten times over."""
-    registry = FakeRegistry()
+    registry = MemoryRegistry()
     payload = b'{"type": "ping", "id": "' + b"a" * (1100 * 1024) + b'"}'
     with trio.fail_after(60):
         feed = await start_feed(nursery, registry)
@@ -621,7 +582,7 @@ async def test_an_oversized_message_closes_1009_with_a_close_frame_every_time(
 
 
 async def test_event_frames_carry_the_run_s_trace_id(nursery: trio.Nursery) -> None:
-    registry = FakeRegistry()
+    registry = MemoryRegistry()
     registry.add("run_a").append(delta("traced"))
     plain = registry.snapshot
 
@@ -644,7 +605,7 @@ async def test_serve_dashboard_lets_in_its_own_page_only(nursery: trio.Nursery) 
     """Issue 15: the dashboard's feed accepts browsers from the page's origin only."""
     from actors._feed.server import serve_dashboard
 
-    registry = FakeRegistry()
+    registry = MemoryRegistry()
     with trio.fail_after(10):
         address = await nursery.start(
             functools.partial(serve_dashboard, registry, "127.0.0.1", 0, token=TOKEN)

@@ -14,11 +14,13 @@ from typing import Any
 
 import msgspec
 import pytest
+import trio
 
 from runtime._base.errors import ConfigurationError
 from runtime.emulator import Fault, ToolCall, TurnUsage
 from runtime.testing import (
     FakeOpenRouter,
+    MemoryRegistry,
     Turn,
     error_turn,
     failed_turn,
@@ -207,3 +209,25 @@ def test_turn_events_are_valid_and_deterministic(stream_event: Any) -> None:
         "message",
         "function_call",
     ]
+
+
+async def test_memory_registry_publishes_what_a_pool_would() -> None:
+    registry = MemoryRegistry(model="m/x")
+    watch = registry.watch()
+    log = registry.add("run_1")
+    log.append("e0")
+    registry.finish("run_1", RuntimeError("boom"))
+    registry.remove("run_1")
+    with trio.fail_after(5):
+        updates = [await watch.receive() for _ in range(3)]
+    assert [(u.kind, u.session.status) for u in updates] == [
+        ("updated", "running"),
+        ("updated", "failed"),
+        ("removed", "failed"),
+    ]
+    assert updates[1].session.model == "m/x"
+    assert updates[1].session.next_seq == 1
+    assert updates[1].session.error == "RuntimeError('boom')"
+    assert registry.sessions() == []
+    with pytest.raises(KeyError):
+        registry.snapshot("run_1")
