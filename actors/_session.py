@@ -52,7 +52,13 @@ from runtime._agent.params import (
     relax_tool_choice,
     resolve_dynamic_params,
 )
-from runtime._agent.state import Decisions, PartialResponse
+from runtime._agent.state import (
+    ConversationState,
+    Decisions,
+    PartialResponse,
+    new_conversation_state,
+    touch,
+)
 from runtime._agent.stop import StepResult, is_stop_condition_met
 from runtime._agent.store import StateSession
 from runtime._agent.tools import Tool
@@ -287,6 +293,8 @@ async def _loop(
         return outcomes
 
     resume = spec.resume
+    # The durable run's conversation document (its id stays across takeovers).
+    durable: ConversationState | TurnCheckpoint | None = resume
     rounds = 0
     if resume is None:
         static = {k: v for k, v in spec.request.items() if not callable(v)}
@@ -313,10 +321,11 @@ async def _loop(
     else:
         # DESIGN §8: another process ran this run up to a checkpoint; go on from
         # there (the round of that response runs again, its tool calls guarded).
+        history = resume.history
         request = dict(resume.request)
-        history = list(resume.history)
+        request["input"] = history
         state.history = history
-        state.usage = resume.usage
+        state.usage = resume.conversation.usage
         state.steps = list(resume.steps)
         state.tool_calls_executed = resume.tool_calls_executed
         state.first_response = resume.first_response
@@ -342,19 +351,12 @@ async def _loop(
             await _stop_interrupted(state, conversation, history, reason, response, turn, contexts)
             return
         if spec.checkpoint is not None:
-            await spec.checkpoint(
-                TurnCheckpoint(
-                    turn=turn,
-                    request=request,
-                    history=history,
-                    response=response,
-                    raw_output=outcome.raw_output,
-                    usage=state.usage,
-                    steps=state.steps,
-                    tool_calls_executed=state.tool_calls_executed,
-                    first_response=state.first_response,
-                )
+            if durable is None and conversation is not None:
+                durable = conversation.conversation  # the same id as call_model(state=...)'s
+            durable = _turn_checkpoint(
+                durable, state, request, history, outcome, calls, turn, contexts
             )
+            await spec.checkpoint(durable)
         try:
             stop = await is_stop_condition_met(spec.stop_when, state.steps)
         except Exception as exc:
@@ -500,7 +502,52 @@ def build_contexts(
     store.seed_saved(saved)
     if spec.context:
         store.seed(spec.context)
+    if spec.resume is not None:  # a run taken over: its contexts as they were checkpointed
+        store.seed_saved(spec.resume.conversation.context)
     return store
+
+
+def _turn_checkpoint(
+    previous: ConversationState | TurnCheckpoint | None,
+    state: RunState,
+    request: dict[str, Any],
+    history: list[Any],
+    outcome: TurnOutcome,
+    calls: Sequence[ParsedToolCall],
+    turn: int,
+    contexts: ContextStore | None,
+) -> TurnCheckpoint:
+    """A durable run's checkpoint at a turn boundary (its calls about to run)."""
+    if previous is None:
+        base = new_conversation_state()
+    elif isinstance(previous, TurnCheckpoint):
+        base = previous.conversation
+    else:
+        base = previous
+    items = list(outcome.raw_output)
+    conversation = touch(
+        base,
+        status="in_progress",
+        messages=[*history, *items],
+        turn=turn,
+        previous_response_id=outcome.response.id,
+        pending_tool_calls=list(calls),
+        unsent_tool_results=[],
+        queued_input=[],
+        partial_response=None,
+        interrupted_by=None,
+        usage=state.usage,
+        context=contexts.snapshot() if contexts is not None else {},
+    )
+    return TurnCheckpoint(
+        conversation=conversation,
+        request={k: v for k, v in request.items() if k != "input"},
+        response=outcome.response,
+        output_items=len(items),
+        steps=list(state.steps),
+        tool_calls_executed=state.tool_calls_executed,
+        first_response=state.first_response,
+    )
 
 
 async def _interruption(state: RunState, conversation: ConversationRun | None) -> str | None:

@@ -39,7 +39,7 @@ from typing import TYPE_CHECKING, Any, Final, final
 import msgspec
 import trio
 
-from runtime._base.errors import ConfigurationError
+from runtime._base.errors import ConfigurationError, StateError
 from runtime._client.client import OpenRouter
 from runtime._redis.store import RunTakenOver, open_redis_store
 from runtime._redis.work import (
@@ -212,9 +212,9 @@ class _Worker:
             await store.end(run_id, offset, "cancelled")
             await ack_job(store, entry_id)
             return
-        checkpoint = await load_checkpoint(store, run_id)
         unknown = [name for name in job.tools if name not in self.tools]
         try:
+            checkpoint = await load_checkpoint(store, run_id)
             if unknown:
                 raise ConfigurationError(
                     f"this worker has no tool named {unknown[0]!r} (it has {sorted(self.tools)})"
@@ -224,7 +224,7 @@ class _Worker:
                 tools=[self.tools[name] for name in job.tools],
                 retention=TrimBehindSlowest(),
             )
-        except ConfigurationError as exc:
+        except (ConfigurationError, StateError) as exc:
             await store.end(run_id, offset, "failed", exc)
             await ack_job(store, entry_id)
             return

@@ -47,12 +47,16 @@ import msgspec
 
 from runtime._agent.outcomes import ToolOutcome
 from runtime._agent.usage import RunUsage
-from runtime._base.errors import ConfigurationError
+from runtime._base.errors import (
+    ConfigurationError,
+    InvalidStateError,
+    UnsupportedStateVersionError,
+)
 from runtime._protocol.wire import _dec_hook
 from runtime._redis.codec import RunEnd, decode_entry, seq_of
 from runtime._run.registry import RegistryUpdate
 from runtime._run.retention import KEEP_ALL, KeepAll, Ring, TrimBehindSlowest
-from runtime._run.status import RunSnapshot, TurnCheckpoint
+from runtime._run.status import CHECKPOINT_VERSION, RunSnapshot, TurnCheckpoint
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -68,6 +72,7 @@ __all__ = [
     "cancel_requested",
     "cancel_run",
     "claim_expired",
+    "decode_checkpoint",
     "ensure_group",
     "load_checkpoint",
     "publish_end",
@@ -320,9 +325,34 @@ async def save_checkpoint(store: RedisStore, run_id: str, checkpoint: TurnCheckp
 
 
 async def load_checkpoint(store: RedisStore, run_id: str) -> TurnCheckpoint | None:
-    """The run's last checkpoint, or ``None``."""
+    """The run's last checkpoint, or ``None``.
+
+    Raises:
+        UnsupportedStateVersionError: the checkpoint was written by a release with
+            another checkpoint format (the run cannot be resumed by this worker).
+        InvalidStateError: the checkpoint is not a checkpoint.
+    """
     body = await store.client.get(store.keys.checkpoint(run_id))
-    return None if body is None else _CHECKPOINT_DECODER.decode(body)
+    return None if body is None else decode_checkpoint(body)
+
+
+class _Version(msgspec.Struct):
+    version: int = 1
+
+
+def decode_checkpoint(body: bytes) -> TurnCheckpoint:
+    """A checkpoint from its JSON (see :func:`load_checkpoint` for the errors)."""
+    try:
+        version = msgspec.json.decode(body, type=_Version).version
+        if version != CHECKPOINT_VERSION:
+            raise UnsupportedStateVersionError(
+                f"checkpoint version {version} cannot be read by this release "
+                f"(it reads version {CHECKPOINT_VERSION}); let runs end before upgrading workers",
+                version=version,
+            )
+        return _CHECKPOINT_DECODER.decode(body)
+    except msgspec.DecodeError as exc:  # ValidationError included
+        raise InvalidStateError(f"a run checkpoint is malformed: {exc}") from None
 
 
 class RedisToolGuard:

@@ -12,6 +12,9 @@ from typing import TYPE_CHECKING, Any, Final, Literal, TypeAlias
 import msgspec
 import trio
 
+from runtime._agent.state import (  # noqa: TC001 - msgspec resolves it at run time
+    ConversationState,
+)
 from runtime._agent.stop import StepResult  # noqa: TC001 - msgspec resolves it at run time
 from runtime._agent.usage import RunUsage
 from runtime._protocol.wire import (  # noqa: TC001 - msgspec resolves them at run time
@@ -26,7 +29,7 @@ if TYPE_CHECKING:
     from runtime._agent.context import ContextUpdate
     from runtime._agent.inputs import ToolSource
     from runtime._agent.output import OutputSpec
-    from runtime._agent.state import ConversationState, Decisions
+    from runtime._agent.state import Decisions
     from runtime._agent.tools import Tool
 
 __all__ = [
@@ -42,8 +45,9 @@ __all__ = [
     "TurnCheckpoint",
 ]
 
-CHECKPOINT_VERSION: Final = 1
-"""The version of :class:`TurnCheckpoint`'s encoding."""
+CHECKPOINT_VERSION: Final = 2
+"""The version of :class:`TurnCheckpoint`'s encoding (2: the conversation is a
+``ConversationState``, the format of ``call_model(state=...)``)."""
 
 RunStatus: TypeAlias = Literal[
     "pending", "queued", "running", "in_tool", "done", "failed", "cancelled"
@@ -115,21 +119,42 @@ class TurnCheckpoint(msgspec.Struct, frozen=True, kw_only=True):
     """Where a run can go on in another process: right after model turn ``turn``
     answered with tool calls, before the round runs them (DESIGN §8).
 
-    Everything the turn loop needs to carry on: the request that was sent, the
-    conversation so far, the response and its raw output items, and what the
-    run had accumulated (usage, steps for stop conditions, tools run).
+    The conversation part is a :class:`~runtime._agent.state.ConversationState`,
+    the very document ``call_model(state=...)`` saves (approvals, resumable
+    conversations): its ``messages`` end with the response's output items, its
+    ``pending_tool_calls`` are the calls about to run, its ``context`` holds the
+    tool contexts and its ``usage`` the run's usage so far. Around it, what only
+    the turn loop needs: the request that was sent (without its ``input``, which
+    is the messages before the response's items), the response itself, the
+    steps stop conditions see and the number of tools run.
     """
 
     version: int = CHECKPOINT_VERSION
-    turn: int
+    conversation: ConversationState
     request: dict[str, Any]
-    history: list[Any]
     response: Response
-    raw_output: list[Any]
-    usage: RunUsage
+    output_items: int
+    """How many of ``conversation.messages`` (at the end) are the response's output items."""
     steps: list[StepResult]
     tool_calls_executed: int
     first_response: Response | None = None
+
+    @property
+    def turn(self) -> int:
+        """The turn whose response this checkpoint holds."""
+        return self.conversation.turn
+
+    @property
+    def history(self) -> list[Any]:
+        """The input history the checkpointed turn's request sent."""
+        messages = self.conversation.messages
+        return messages[: len(messages) - self.output_items]
+
+    @property
+    def raw_output(self) -> list[Any]:
+        """The response's output items, as the next request sends them back."""
+        messages = self.conversation.messages
+        return messages[len(messages) - self.output_items :]
 
 
 class RunState:
