@@ -76,6 +76,7 @@ from runtime._base.errors import (
     RunError,
     RunTimeout,
     ServiceUnavailableError,
+    StateConflictError,
     StateError,
     StructuredOutputError,
     ToolError,
@@ -163,6 +164,7 @@ from runtime._protocol.wire import (
 )
 from runtime._redis.codec import RemoteRunError
 from runtime._redis.registry import RedisRegistry, open_redis_registry
+from runtime._redis.state import RedisStateStore
 from runtime._redis.store import RedisStore, RunTakenOver, open_redis_store, open_run_reader
 from runtime._redis.work import cancel_run, submit_run
 from runtime._rest.chat import (
@@ -405,6 +407,7 @@ __all__ = [
     "ReasoningSummaryTextDelta",
     "ReasoningTextDelta",
     "RedisRegistry",
+    "RedisStateStore",
     "RedisStore",
     "RegistryUpdate",
     "RemoteProtocolError",
@@ -432,6 +435,7 @@ __all__ = [
     "SessionPool",
     "SessionRegistry",
     "StateAccessor",
+    "StateConflictError",
     "StateError",
     "StepResult",
     "StopContext",

@@ -64,6 +64,7 @@ from runtime._protocol.wire import (
 
 __all__ = [
     "CONVERSATION_STATE_VERSION",
+    "DEFAULT_INTERRUPT_REASON",
     "DEFAULT_REJECTION_REASON",
     "ConversationState",
     "ConversationStatus",
@@ -133,6 +134,10 @@ class PartialResponse(msgspec.Struct, frozen=True, kw_only=True):
 
     text: str = ""
     tool_calls: list[ParsedToolCall] = msgspec.field(default_factory=list)
+
+
+DEFAULT_INTERRUPT_REASON: Final = "interrupted"
+"""The reason an interruption request gives when none is named."""
 
 
 class ConversationState(msgspec.Struct, frozen=True, kw_only=True):

@@ -83,6 +83,7 @@ __all__ = [
     "RunError",
     "RunTimeout",
     "ServiceUnavailableError",
+    "StateConflictError",
     "StateError",
     "StructuredOutputError",
     "ToolError",
@@ -354,6 +355,12 @@ class UnsupportedStateVersionError(StateError):
     def __init__(self, message: str, *, version: object) -> None:
         super().__init__(message)
         self.version = version
+
+
+class StateConflictError(StateError):
+    """A store refused to save a conversation because another run saved it since
+    this run loaded it (``RedisStateStore``: one writer at a time); nothing was
+    overwritten."""
 
 
 class RunError(AgentError):

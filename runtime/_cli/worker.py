@@ -41,6 +41,7 @@ import trio
 
 from runtime._base.errors import ConfigurationError, StateError
 from runtime._client.client import OpenRouter
+from runtime._redis.state import RedisStateStore
 from runtime._redis.store import RunTakenOver, open_redis_store
 from runtime._redis.work import (
     RedisToolGuard,
@@ -219,8 +220,13 @@ class _Worker:
                 raise ConfigurationError(
                     f"this worker has no tool named {unknown[0]!r} (it has {sorted(self.tools)})"
                 )
+            if job.conversation is not None:
+                state = RedisStateStore(store, job.conversation)
+                request = {**job.request, "state": state}
+            else:
+                request = job.request
             result = self.client.call_model(
-                **job.request,
+                **request,
                 tools=[self.tools[name] for name in job.tools],
                 retention=TrimBehindSlowest(),
             )

@@ -54,6 +54,7 @@ from runtime._base.errors import (
 )
 from runtime._protocol.wire import _dec_hook
 from runtime._redis.codec import RunEnd, decode_entry, seq_of
+from runtime._redis.state import check_conversation_id
 from runtime._run.registry import RegistryUpdate
 from runtime._run.retention import KEEP_ALL, KeepAll, Ring, TrimBehindSlowest
 from runtime._run.status import CHECKPOINT_VERSION, RunSnapshot, TurnCheckpoint
@@ -101,6 +102,8 @@ class Job(msgspec.Struct, frozen=True, kw_only=True):
         tools: names of the worker's tools the run may use.
         retention: the run's stream retention (``KeepAll``, ``Ring``).
         submitted_ms: when it was submitted (epoch ms).
+        conversation: the id of the conversation the run continues (a
+            :class:`~runtime.RedisStateStore` the worker passes as ``state=``), or ``None``.
     """
 
     run_id: str
@@ -108,6 +111,7 @@ class Job(msgspec.Struct, frozen=True, kw_only=True):
     tools: list[str] = msgspec.field(default_factory=list)
     retention: KeepAll | Ring | TrimBehindSlowest = KEEP_ALL
     submitted_ms: int = 0
+    conversation: str | None = None
 
 
 _JOB_DECODER: Final = msgspec.json.Decoder(Job)
@@ -133,6 +137,7 @@ async def submit_run(
     *,
     tools: Sequence[str] = (),
     retention: KeepAll | Ring = KEEP_ALL,
+    conversation: str | None = None,
     **request: Any,
 ) -> str:
     """Queue one run for the workers; returns its id at once (Rule 1).
@@ -141,13 +146,24 @@ async def submit_run(
         store: the store.
         tools: names of tools the workers were started with (``--tools``).
         retention: the run's stream retention (``Ring(n)`` keeps its last n events).
+        conversation: continue (or start) this conversation, kept in Redis
+            (:class:`~runtime.RedisStateStore`): approvals (``require_approval``,
+            then ``approve=``/``reject=`` in a later run), client tools and
+            follow-up input work across workers.
         **request: ``call_model`` keyword arguments with JSON values.
 
     Raises:
-        ConfigurationError: no ``model``, or a value that is not JSON.
+        ConfigurationError: no ``model``, a value that is not JSON, a bad
+            conversation id, or ``state=`` (use ``conversation=``).
     """
     if "model" not in request:
         raise ConfigurationError("submit_run needs a model=... argument.")
+    if "state" in request:
+        raise ConfigurationError(
+            "submit_run takes conversation='<id>' (kept in Redis), not state=..."
+        )
+    if conversation is not None:
+        check_conversation_id(conversation)
     if isinstance(tools, str) or not all(isinstance(t, str) for t in tools):
         raise ConfigurationError(f"tools must be a list of tool names, got {tools!r}.")
     if not isinstance(retention, KeepAll | Ring):
@@ -158,6 +174,7 @@ async def submit_run(
         tools=list(tools),
         retention=retention,
         submitted_ms=time.time_ns() // 1_000_000,
+        conversation=conversation,
     )
     try:
         body = _ENCODER.encode(job)

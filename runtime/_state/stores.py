@@ -36,12 +36,16 @@ from typing import Final, final
 import msgspec
 import trio
 
-from runtime._agent.state import ConversationState, decode_state, encode_state
+from runtime._agent.state import (
+    DEFAULT_INTERRUPT_REASON,
+    ConversationState,
+    decode_state,
+    encode_state,
+)
 from runtime._base.errors import ConfigurationError
 
 __all__ = ["JSONFileStateStore", "MemoryStateStore"]
 
-DEFAULT_INTERRUPT_REASON: Final = "interrupted"
 _REASON_ENCODER: Final = msgspec.json.Encoder()
 _REASON_DECODER: Final = msgspec.json.Decoder(str)
 
