@@ -10,8 +10,20 @@ first submit until the registry reports every run finished. The same run first
 measures the baseline: the same sessions in one process through a ``SessionPool``
 (no Redis, no durability).
 
-Prints one JSON line per measurement: ``sessions_per_s``, ``failed``, and
-``ratio_to_in_process`` (W workers over the one-process pool). First, one line
+Prints one JSON line per measurement: ``sessions_per_s``, ``failed``,
+``ratio_to_in_process`` (W workers over the one-process pool) and ``efficiency``
+(W workers over W times one worker: 1.0 is linear scaling).
+
+Two regimes, chosen by ``--token-delay``:
+
+* ``0`` (CPU-bound): the emulator answers at once, so every process competes for
+  the machine's cores; on a 2-core machine W workers cannot go past 2 cores'
+  worth, and the emulator (one process) is the ceiling.
+* ``> 0`` (latency-bound, as real model calls are): the emulator streams each
+  token after that many seconds (its ``slow`` fault), each worker runs at most
+  ``--concurrency`` sessions at once, and the pool baseline gets the same cap.
+  Here capacity is what a worker adds, and the figures show whether the queue,
+  the leases and the Redis writes let W workers give W times the sessions/s. First, one line
 ``stream_write_and_follow``: one run's log (``--stream-events`` deltas appended
 32 at a time, as a model-stream read appends them) written to Redis by the sink
 while a reader follows the stream (``open_run_reader``), events/s end to end.
@@ -57,7 +69,9 @@ async def _read_until(stream: Any, marker: bytes) -> bytes:
     return seen
 
 
-async def _in_process(base_url: str, key: str, sessions: int, concurrency: int) -> dict[str, Any]:
+async def _in_process(
+    base_url: str, key: str, sessions: int, concurrency: int, model: str
+) -> dict[str, Any]:
     tools = demo_tools(5, 0.0)
     async with (
         OpenRouter(key, base_url=base_url) as client,
@@ -65,7 +79,7 @@ async def _in_process(base_url: str, key: str, sessions: int, concurrency: int) 
     ):
         started = time.perf_counter()
         for i in range(sessions):
-            pool.start(model=MODEL, input=f"Session {i}: weather and rows?", tools=tools)
+            pool.start(model=model, input=f"Session {i}: weather and rows?", tools=tools)
         await pool.wait_idle()
         elapsed = time.perf_counter() - started
     stats = pool.statistics()
@@ -73,7 +87,13 @@ async def _in_process(base_url: str, key: str, sessions: int, concurrency: int) 
 
 
 async def _workers(
-    redis_url: str, base_url: str, key: str, workers: int, sessions: int, concurrency: int
+    redis_url: str,
+    base_url: str,
+    key: str,
+    workers: int,
+    sessions: int,
+    concurrency: int,
+    model: str,
 ) -> dict[str, Any]:
     prefix = f"bench{workers}x{os.getpid()}"
     env = {**os.environ, "OPENROUTER_API_KEY": key}
@@ -95,7 +115,7 @@ async def _workers(
             for i in range(sessions):
                 await submit_run(
                     store,
-                    model=MODEL,
+                    model=model,
                     input=f"Session {i}: weather and rows?",
                     tools=["get_weather", "scan_table"],
                 )
@@ -163,22 +183,39 @@ async def main(args: argparse.Namespace) -> None:
                 lines = banner.splitlines()
                 base_url = next(ln.split()[-1] for ln in lines if "base URL" in ln)
                 key = next(ln.split()[-1] for ln in lines if "inference key" in ln)
-                base = await _in_process(base_url, key, args.sessions, args.concurrency)
-                print(json.dumps({"mode": "in_process_pool", "sessions": args.sessions, **base}))
+                model = MODEL
+                if args.token_delay:
+                    model = f"{MODEL}:fault=slow={args.token_delay}"
+                base = await _in_process(base_url, key, args.sessions, args.concurrency, model)
+                regime = {"token_delay": args.token_delay, "concurrency": args.concurrency}
+                print(
+                    json.dumps(
+                        {"mode": "in_process_pool", "sessions": args.sessions, **regime, **base}
+                    ),
+                    flush=True,
+                )
+                one: float | None = None
                 for workers in args.workers:
+                    sessions = args.sessions * (workers if args.scale_sessions else 1)
                     with trio.fail_after(900):  # a stuck run fails the benchmark
                         figures = await _workers(
-                            redis.url, base_url, key, workers, args.sessions, args.concurrency
+                            redis.url, base_url, key, workers, sessions, args.concurrency, model
                         )
-                    ratio = figures["sessions_per_s"] / base["sessions_per_s"]
+                    rate = figures["sessions_per_s"]
+                    if workers == 1:
+                        one = rate
                     print(
                         json.dumps(
                             {
                                 "mode": "redis_workers",
                                 "workers": workers,
-                                "sessions": args.sessions,
+                                "sessions": sessions,
+                                **regime,
                                 **figures,
-                                "ratio_to_in_process": round(ratio, 3),
+                                "ratio_to_in_process": round(rate / base["sessions_per_s"], 3),
+                                "efficiency": None
+                                if one is None
+                                else round(rate / workers / one, 3),
                             }
                         ),
                         flush=True,
@@ -195,6 +232,17 @@ def _parse() -> argparse.Namespace:
         "--workers", type=lambda s: [int(x) for x in s.split(",")], default=[1, 2, 4]
     )
     parser.add_argument("--concurrency", type=int, default=32, help="runs per worker (32)")
+    parser.add_argument(
+        "--token-delay",
+        type=float,
+        default=0.0,
+        help="seconds between streamed tokens (0: CPU-bound; > 0: latency-bound runs)",
+    )
+    parser.add_argument(
+        "--scale-sessions",
+        action="store_true",
+        help="submit --sessions per worker (W workers get W times the sessions)",
+    )
     parser.add_argument(
         "--stream-events",
         type=int,

@@ -24,7 +24,8 @@ def test_bench_scale_out_runs() -> None:
         pytest.skip(f"needs a real Redis: {exc}")
     done = subprocess.run(
         [sys.executable, str(REPO / "bench" / "bench_scale_out.py"), "--sessions", "4",
-         "--workers", "1,2", "--concurrency", "2", "--stream-events", "500"],
+         "--workers", "1,2", "--concurrency", "2", "--stream-events", "500",
+         "--token-delay", "0.001", "--scale-sessions"],
         capture_output=True,
         text=True,
         timeout=240,
@@ -39,4 +40,8 @@ def test_bench_scale_out_runs() -> None:
     ]  # fmt: skip
     assert lines[0]["events"] == 512  # 16 batches of 32
     assert [line.get("workers") for line in lines[2:]] == [1, 2]
+    assert [line["sessions"] for line in lines[1:]] == [4, 4, 8]  # --scale-sessions
+    assert lines[2]["efficiency"] == 1.0
+    assert lines[3]["efficiency"] > 0
+    assert {line["token_delay"] for line in lines[1:]} == {0.001}
     assert all(line["failed"] == 0 and line["sessions_per_s"] > 0 for line in lines[1:])
