@@ -1,12 +1,14 @@
-"""The ``openrouter-trio`` command line: ``run``, ``emulator`` and ``demo``.
+"""The ``openrouter-trio`` command line: ``run``, ``emulator``, ``demo``, ``serve``,
+``worker`` and ``runs``.
 
 One job: turn a command line into one trio run of the public pieces (the
 ``OpenRouter`` client, the session pool, the emulator) and report it on a
 terminal or in a log.
 
 This module parses the arguments and dispatches; each command lives beside it
-(``run.py``, ``emulator.py``, ``demo.py``, ``serve.py``), terminal output in
-``render.py`` and the demo tools in ``tools.py``. The rules below hold for all.
+(``run.py``, ``emulator.py``, ``demo.py``, ``serve.py``, ``worker.py``,
+``runs.py``), terminal output in ``render.py`` and the demo tools in ``tools.py``.
+The rules below hold for all.
 
 Rules
 -----
@@ -55,6 +57,7 @@ from runtime._cli.demo import DemoOptions, run_demo, summary_table
 from runtime._cli.emulator import serve_emulator_command
 from runtime._cli.render import error_line, make_console, print_line
 from runtime._cli.run import REMOTE_MODEL, run_command
+from runtime._cli.runs import add_runs_parser, runs_command
 from runtime._cli.tools import DEMO_MODEL, demo_tools
 from runtime._cli.worker import add_worker_parser, worker_command
 
@@ -235,6 +238,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--sessions N then submits N demo sessions to the workers",
     )
     add_worker_parser(commands)
+    add_runs_parser(commands)
     return parser
 
 
@@ -309,6 +313,8 @@ async def _dispatch(args: argparse.Namespace, out: Console, err: Console) -> int
         if args.command == "worker":
             await worker_command(args, functools.partial(print_line, out))
             return 0  # pragma: no cover - runs until cancelled
+        if args.command == "runs":
+            return await runs_command(args, out, err)
         return await _demo_command(args, out)
     except (AgentError, OSError, BaseExceptionGroup) as exc:
         expected = _expected(exc)

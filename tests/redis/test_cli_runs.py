@@ -1,0 +1,139 @@
+"""``openrouter-trio runs``: submit, follow, list and cancel against a real redis-server.
+
+A worker runs in the test's trio run (``run_worker``) on the loopback emulator;
+the commands go through ``run_cli`` as a shell would call them.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from typing import TYPE_CHECKING, Any
+
+import pytest
+import trio
+
+from runtime._cli.main import run_cli
+from runtime._cli.tools import demo_tools
+from runtime._cli.worker import WorkerOptions, run_worker
+from runtime._client.client import OpenRouter
+from runtime.emulator._core import Emulator
+from runtime.emulator._server import open_emulator
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
+
+    from runtime._redis.server import RedisServer
+    from runtime._redis.store import RedisStore
+    from runtime.emulator._server import EmulatorServer
+
+MODEL = "emulator/tool-caller"
+
+
+@pytest.fixture
+async def emulator() -> AsyncIterator[EmulatorServer]:
+    async with open_emulator(emulator=Emulator(seed="cli-runs-tests")) as server:
+        yield server
+
+
+async def runs(redis: RedisServer, *argv: str) -> tuple[int, str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    code = await run_cli(["runs", "--redis", redis.url, *argv], stdout=out, stderr=err)
+    return code, out.getvalue(), err.getvalue()
+
+
+async def test_submit_then_follow_prints_every_event_once_and_list_shows_the_run(
+    redis_server: RedisServer, redis_store: RedisStore, emulator: EmulatorServer
+) -> None:
+    with trio.fail_after(60):
+        async with (
+            OpenRouter(emulator.inference_key, base_url=emulator.base_url) as client,
+            trio.open_nursery() as nursery,
+        ):
+            await nursery.start(
+                run_worker, redis_store, client, demo_tools(2, 0.0), WorkerOptions(name="w")
+            )
+            code, out, err = await runs(
+                redis_server, "submit", "--model", MODEL, "--input", "weather and rows?",
+                "--tools", "get_weather,scan_table",
+            )  # fmt: skip
+            assert (code, err) == (0, "")
+            run_id = out.strip()
+            assert run_id.startswith("run_")
+            code, out, err = await runs(redis_server, "follow", run_id, "--json")
+            assert (code, err) == (0, "")
+            lines = [json.loads(line) for line in out.splitlines()]
+            assert [line["seq"] for line in lines] == list(range(len(lines)))
+            types = [line["event"]["type"] for line in lines]
+            assert types.count("turn.start") == 2
+            assert types.count("tool.result") == 2
+            # Resume after a seq: exactly the rest.
+            code, out, _ = await runs(redis_server, "follow", run_id, "--json", "--after", "9")
+            rest = [json.loads(line) for line in out.splitlines()]
+            assert rest == lines[10:]
+            # The human transcript ends with the usage line of the final snapshot.
+            code, out, _ = await runs(redis_server, "follow", run_id)
+            assert code == 0
+            assert "2 model calls" in out.splitlines()[-1]
+            code, out, _ = await runs(redis_server, "list", "--json")
+            (snap,) = [json.loads(line) for line in out.splitlines()]
+            assert (snap["id"], snap["status"], snap["next_seq"]) == (run_id, "done", len(lines))
+            code, out, _ = await runs(redis_server, "list")
+            (row,) = [ln for ln in out.splitlines() if ln.startswith(run_id)]
+            assert row.split()[1] == "done"
+            nursery.cancel_scope.cancel()
+
+
+async def test_cancel_from_the_shell_ends_a_queued_run_cancelled(
+    redis_server: RedisServer, redis_store: RedisStore, emulator: EmulatorServer
+) -> None:
+    with trio.fail_after(60):
+        code, out, _ = await runs(redis_server, "submit", "--model", MODEL, "--input", "hi")
+        run_id = out.strip()
+        code, _, err = await runs(redis_server, "cancel", run_id)
+        assert code == 0
+        assert run_id in err
+        async with (
+            OpenRouter(emulator.inference_key, base_url=emulator.base_url) as client,
+            trio.open_nursery() as nursery,
+        ):
+            await nursery.start(run_worker, redis_store, client, [], WorkerOptions(name="w"))
+            code, out, err = await runs(redis_server, "follow", run_id, "--json")
+            assert (code, out, err) == (0, "", "")  # ended cancelled before any event
+            nursery.cancel_scope.cancel()
+
+
+async def test_a_failed_run_exits_1_naming_its_error(
+    redis_server: RedisServer, redis_store: RedisStore, emulator: EmulatorServer
+) -> None:
+    with trio.fail_after(60):
+        async with (
+            OpenRouter(emulator.inference_key, base_url=emulator.base_url) as client,
+            trio.open_nursery() as nursery,
+        ):
+            await nursery.start(run_worker, redis_store, client, [], WorkerOptions(name="w"))
+            code, out, err = await runs(
+                redis_server, "submit", "--model", MODEL, "--tools", "missing", "--follow"
+            )
+            nursery.cancel_scope.cancel()
+    assert code == 1
+    assert out.startswith("run_")
+    assert err.startswith("error: RemoteRunError:")
+    assert "'missing'" in err
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["submit", "--model", MODEL, "--approve", "call_1"], "need --conversation"),
+        (["submit", "--model", MODEL, "--conversation", "a b"], "'a b'"),
+    ],
+)
+async def test_bad_submissions_are_one_line_errors(
+    redis_server: RedisServer, argv: list[str], message: Any
+) -> None:
+    with trio.fail_after(30):
+        code, out, err = await runs(redis_server, *argv)
+    assert (code, out) == (1, "")
+    assert err.startswith("error: ConfigurationError:")
+    assert message in err
