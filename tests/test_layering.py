@@ -51,7 +51,7 @@ RULES: dict[str, Rule] = {
     "runtime/_telemetry": _rule("opentelemetry", ""),
     "runtime/_http": _rule("msgspec trio httpx h11", f"{PROTOCOL} {TELEMETRY}"),
     "runtime/_rest": _rule("msgspec trio", HTTP),
-    "runtime/_redis": _rule("msgspec trio coredis", RUN),
+    "runtime/_redis": _rule("msgspec trio coredis", f"{RUN} {TELEMETRY}"),
     "runtime/_mcp": _rule("msgspec", AGENT),
     "actors": _rule("msgspec trio", f"{RUN} runtime._http runtime._mcp {TELEMETRY} actors"),
     "actors/_feed": _rule("msgspec trio trio_websocket wsproto h11", f"{PROTOCOL} runtime._run"),
@@ -61,8 +61,7 @@ RULES: dict[str, Rule] = {
     "runtime/_cli": _rule(
         "msgspec trio rich",
         f"{RUN} runtime._http runtime._rest runtime._redis runtime._client runtime._cli "
-        "runtime.emulator actors "
-        "actors._feed",
+        f"{TELEMETRY} runtime.emulator actors actors._feed",
     ),
     "runtime/emulator": _rule("msgspec trio hypercorn", f"{PROTOCOL} runtime.emulator"),
     "runtime/testing": _rule("msgspec trio", f"{RUN} runtime._http runtime.emulator"),

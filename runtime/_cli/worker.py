@@ -57,6 +57,7 @@ from runtime._redis.work import (
     take_jobs,
 )
 from runtime._run.retention import TrimBehindSlowest
+from runtime._telemetry import remote_parent
 
 if TYPE_CHECKING:
     import argparse
@@ -247,7 +248,10 @@ class _Worker:
         with run.fence:
             try:
                 async with trio.open_nursery() as nursery:
-                    result._start_via(functools.partial(nursery.start_soon, name=f"{run_id} loop"))
+                    with remote_parent(job.trace_context):  # the submitter's trace
+                        result._start_via(
+                            functools.partial(nursery.start_soon, name=f"{run_id} loop")
+                        )
                     await run.publish(store)
                     await store.sink(
                         run_id,

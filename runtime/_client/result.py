@@ -359,7 +359,7 @@ class ModelResult:
         """
         if self._started:
             raise ConfigurationError(f"{self!r} has already started; a worker needs a fresh one")
-        self._id = run_id
+        self._id = self._state.run_id = run_id
         self._spec = msgspec.structs.replace(self._spec, **hooks)
 
     def _abandon(self) -> None:

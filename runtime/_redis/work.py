@@ -58,6 +58,7 @@ from runtime._redis.state import check_conversation_id
 from runtime._run.registry import RegistryUpdate
 from runtime._run.retention import KEEP_ALL, KeepAll, Ring, TrimBehindSlowest
 from runtime._run.status import CHECKPOINT_VERSION, RunSnapshot, TurnCheckpoint
+from runtime._telemetry import trace_carrier
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -104,6 +105,8 @@ class Job(msgspec.Struct, frozen=True, kw_only=True):
         submitted_ms: when it was submitted (epoch ms).
         conversation: the id of the conversation the run continues (a
             :class:`~runtime.RedisStateStore` the worker passes as ``state=``), or ``None``.
+        trace_context: the submitter's current span (OpenTelemetry text headers,
+            ``traceparent``): the run's spans, on any worker, are its children.
     """
 
     run_id: str
@@ -112,6 +115,7 @@ class Job(msgspec.Struct, frozen=True, kw_only=True):
     retention: KeepAll | Ring | TrimBehindSlowest = KEEP_ALL
     submitted_ms: int = 0
     conversation: str | None = None
+    trace_context: dict[str, str] = msgspec.field(default_factory=dict)
 
 
 _JOB_DECODER: Final = msgspec.json.Decoder(Job)
@@ -175,6 +179,7 @@ async def submit_run(
         retention=retention,
         submitted_ms=time.time_ns() // 1_000_000,
         conversation=conversation,
+        trace_context=trace_carrier(),
     )
     try:
         body = _ENCODER.encode(job)

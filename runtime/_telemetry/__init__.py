@@ -16,8 +16,10 @@ from runtime._telemetry.spans import (
     model_call_span,
     record_model_call,
     record_retry,
+    remote_parent,
     run_span,
     tool_span,
+    trace_carrier,
     trace_id_of,
     turn_span,
 )
@@ -30,8 +32,10 @@ __all__ = [
     "model_call_span",
     "record_model_call",
     "record_retry",
+    "remote_parent",
     "run_span",
     "tool_span",
+    "trace_carrier",
     "trace_id_of",
     "turn_span",
 ]

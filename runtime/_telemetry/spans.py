@@ -42,18 +42,20 @@ import dataclasses
 from importlib import metadata
 from typing import TYPE_CHECKING, Final
 
-from opentelemetry import context as otel_context, trace
+from opentelemetry import context as otel_context, propagate, trace
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator, Sequence
+    from collections.abc import Iterator, Mapping, Sequence
 
 __all__ = [
     "PROVIDER_NAME",
     "TRACER_NAME",
     "ModelCallFacts",
     "mark_failed",
+    "trace_carrier",
     "model_call_span",
     "record_retry",
+    "remote_parent",
     "run_span",
     "tool_span",
     "trace_id_of",
@@ -244,3 +246,29 @@ def trace_id_of(span: trace.Span) -> str | None:
     """The span's trace id as 32 lower-case hex digits; ``None`` for the no-op span."""
     context = span.get_span_context()
     return format(context.trace_id, "032x") if context.is_valid else None
+
+
+def trace_carrier() -> dict[str, str]:
+    """The current span's context as text headers (W3C ``traceparent`` by default:
+    the application's configured propagators), to hand a run to another process;
+    ``{}`` when there is no valid current span."""
+    if not trace.get_current_span().get_span_context().is_valid:
+        return {}
+    carrier: dict[str, str] = {}
+    propagate.inject(carrier)
+    return carrier
+
+
+@contextlib.contextmanager
+def remote_parent(carrier: Mapping[str, str]) -> Iterator[None]:
+    """Inside the block, the span named by ``carrier`` (from :func:`trace_carrier`,
+    in any process) is the current one: spans started here, and in tasks spawned
+    here, are its children. Nothing happens without a carrier or a provider."""
+    if not carrier or not _tracing():
+        yield
+        return
+    token = otel_context.attach(propagate.extract(dict(carrier)))
+    try:
+        yield
+    finally:
+        otel_context.detach(token)

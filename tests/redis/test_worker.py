@@ -317,3 +317,50 @@ async def test_a_job_whose_run_already_ended_is_acknowledged_and_published(
     )
     assert pending == ()
     assert await redis_store.client.xlen(redis_store.keys.events(run_id)) == 2  # nothing re-run
+
+
+async def test_a_runs_spans_on_a_worker_are_children_of_the_submitters_span(
+    redis_store: RedisStore, emulator: EmulatorServer
+) -> None:
+    from opentelemetry import trace
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    provider = trace.get_tracer_provider()
+    if not isinstance(provider, TracerProvider):
+        provider = TracerProvider()
+        trace.set_tracer_provider(provider)
+    exporter = InMemorySpanExporter()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    tracer = trace.get_tracer("tests")
+    executions: list[str] = []
+    with trio.fail_after(60):
+        async with (
+            OpenRouter(emulator.inference_key, base_url=emulator.base_url) as client,
+            trio.open_nursery() as nursery,
+        ):
+            await nursery.start(
+                run_worker, redis_store, client, counting_tools(executions, 1),
+                WorkerOptions(name="w1"),
+            )  # fmt: skip
+            with tracer.start_as_current_span("handle request") as parent:
+                run_id = await submit_run(
+                    redis_store, model="emulator/tool-caller", input="probe x", tools=["probe"]
+                )
+            # The worker's task does not run inside the test's span.
+            await _follow(redis_store, run_id, [])
+            snap = await _wait_status(redis_store, run_id, "done")
+            nursery.cancel_scope.cancel()
+    spans = [
+        s
+        for s in exporter.get_finished_spans()
+        if s.context.trace_id == parent.get_span_context().trace_id
+    ]
+    (agent,) = [s for s in spans if s.name.startswith("invoke_agent")]
+    assert agent.parent is not None
+    assert agent.parent.span_id == parent.get_span_context().span_id
+    assert agent.attributes["openrouter.run.id"] == run_id
+    names = {s.name for s in spans}
+    assert {"turn 0", "turn 1", "execute_tool probe"} <= names
+    assert snap.trace_id == format(parent.get_span_context().trace_id, "032x")
