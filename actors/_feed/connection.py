@@ -52,6 +52,7 @@ tokens are checked by ``actors._feed.tokens`` and never echoed or logged.
 from __future__ import annotations
 
 import math
+import os
 import time
 from collections import deque
 from typing import TYPE_CHECKING, Any, Final, final
@@ -268,6 +269,7 @@ class FeedConnection:
                     "send_buffer": feed.send_buffer,
                     "compression": "permessage-deflate" if ws.deflater is not None else None,
                     "scope": None if grant.session is None else {"session": grant.session},
+                    "pid": os.getpid(),
                 },
             )
         )

@@ -28,6 +28,7 @@ import h11
 import msgspec
 import trio
 
+from actors._feed.listen import open_listeners
 from runtime._base.errors import ConfigurationError
 
 __all__ = ["REQUEST_TIMEOUT", "serve_dashboard_page"]
@@ -146,6 +147,7 @@ async def serve_dashboard_page(
     port: int,
     *,
     feed_port: int,
+    reuse_port: bool = False,
     task_status: trio.TaskStatus[int] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     """Serve the dashboard page over HTTP until cancelled.
@@ -157,16 +159,17 @@ async def serve_dashboard_page(
         host: the interface to bind (``None``: all).
         port: the TCP port (0: any free port).
         feed_port: the websocket feed's port, published as ``/config.json``.
+        reuse_port: bind with ``SO_REUSEPORT`` (several processes, one port).
 
     Raises:
-        ConfigurationError: ``feed_port`` is not a port number.
+        ConfigurationError: ``feed_port`` is not a port number, or ``reuse_port``
+            on a platform without ``SO_REUSEPORT``.
         OSError: the address cannot be bound.
     """
     if type(feed_port) is not int or not 0 < feed_port < 65536:
         raise ConfigurationError(f"feed_port must be a TCP port number, got {feed_port!r}.")
     pages = _load(feed_port)
+    listeners = await open_listeners(host, port, reuse_port=reuse_port)
     async with trio.open_nursery() as nursery:
-        listeners: list[trio.SocketListener] = await nursery.start(
-            functools.partial(trio.serve_tcp, functools.partial(_handle, pages), port, host=host)
-        )
+        nursery.start_soon(trio.serve_listeners, functools.partial(_handle, pages), listeners)
         task_status.started(listeners[0].socket.getsockname()[1])

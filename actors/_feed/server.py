@@ -58,6 +58,7 @@ from typing import TYPE_CHECKING, Any, Final, NoReturn, final
 import trio
 
 from actors._feed.connection import FeedConnection
+from actors._feed.listen import open_listeners
 from actors._feed.page import serve_dashboard_page
 from actors._feed.protocol import (
     CLOSE_GOING_AWAY,
@@ -303,6 +304,7 @@ class EventFeed:
         host: str | None,
         port: int,
         *,
+        reuse_port: bool = False,
         task_status: trio.TaskStatus[EventFeed] = trio.TASK_STATUS_IGNORED,
     ) -> NoReturn:
         """Listen on TCP and serve every connection until cancelled.
@@ -310,14 +312,21 @@ class EventFeed:
         Supports ``await nursery.start(feed.serve, host, port)``, which returns
         the feed once it listens (:attr:`port` is then the bound port). On
         cancellation every connection is closed with 1001 (Rule 4), then the
-        listener closes.
+        listener closes. With ``reuse_port=True`` the socket is bound with
+        ``SO_REUSEPORT``: other processes may listen on the same port, and the
+        kernel spreads new connections over them (``actors._feed.listen``).
+
+        Raises:
+            ConfigurationError: ``reuse_port`` on a platform without ``SO_REUSEPORT``.
+            OSError: the address cannot be bound.
         """
+        listeners = await open_listeners(host, port, reuse_port=reuse_port)
         # The listener and the connections run in a shielded scope so that the
         # closing handshakes of Rule 4 can complete after we are cancelled.
         server_scope = trio.CancelScope(shield=True)
         async with trio.open_nursery() as nursery:
             self.shared_watches = Watches(nursery)
-            listeners = await nursery.start(self._listen, host, port, server_scope)
+            nursery.start_soon(self._listen, listeners, server_scope)
             self._port = listeners[0].socket.getsockname()[1]
             task_status.started(self)
             try:
@@ -330,15 +339,10 @@ class EventFeed:
                 self._port = None
 
     async def _listen(
-        self,
-        host: str | None,
-        port: int,
-        server_scope: trio.CancelScope,
-        *,
-        task_status: trio.TaskStatus[list[trio.SocketListener]] = trio.TASK_STATUS_IGNORED,
+        self, listeners: list[trio.SocketListener], server_scope: trio.CancelScope
     ) -> None:
         with server_scope:
-            await trio.serve_tcp(self.serve_stream, port, host=host, task_status=task_status)
+            await trio.serve_listeners(self.serve_stream, listeners)
 
     async def _shut_down(self) -> None:
         self._shutting_down = True
@@ -471,6 +475,7 @@ async def serve_event_feed(
     port: int,
     *,
     token: str,
+    reuse_port: bool = False,
     task_status: trio.TaskStatus[EventFeed] = trio.TASK_STATUS_IGNORED,
     **options: Any,
 ) -> NoReturn:
@@ -487,17 +492,21 @@ async def serve_event_feed(
         host: the interface to bind (``None``: all).
         port: the TCP port (0: any free port).
         token: the feed's token.
+        reuse_port: bind with ``SO_REUSEPORT`` so that several processes serve
+            one port (Linux spreads connections over them; see
+            ``docs/guides/scale-out.md``).
         **options: the other :class:`EventFeed` arguments (``allowed_origins``,
             ``max_connections``, ``max_unauthenticated``, ``max_message_size``,
             ``max_subscriptions``, ``heartbeat_interval``, ``idle_timeout``,
             ``auth_timeout``, ``send_buffer``, ``close_timeout``, ``compression``).
 
     Raises:
-        ConfigurationError: a bad argument (before binding).
+        ConfigurationError: a bad argument (before binding), or ``reuse_port`` on a
+            platform without ``SO_REUSEPORT``.
         OSError: the address cannot be bound.
     """
     feed = EventFeed(registry, token=token, **options)
-    await feed.serve(host, port, task_status=task_status)
+    await feed.serve(host, port, reuse_port=reuse_port, task_status=task_status)
 
 
 def _page_origins(host: str, port: int) -> set[str]:
@@ -515,6 +524,7 @@ async def serve_dashboard(
     *,
     token: str,
     feed_port: int = 0,
+    reuse_port: bool = False,
     task_status: trio.TaskStatus[DashboardAddress] = trio.TASK_STATUS_IGNORED,
     **feed_options: Any,
 ) -> NoReturn:
@@ -534,6 +544,8 @@ async def serve_dashboard(
         port: the page's port (0: any free port).
         token: the feed's token.
         feed_port: the feed's port (0: any free port).
+        reuse_port: bind both ports with ``SO_REUSEPORT``, so that several
+            processes serve the same page and feed ports (``serve --workers``).
         **feed_options: more :class:`EventFeed` arguments.
 
     Raises:
@@ -545,9 +557,11 @@ async def serve_dashboard(
     if not explicit_origins and host not in ("", "0.0.0.0", "::"):
         feed.allow_origins(())  # nothing until the page's port is known
     async with trio.open_nursery() as nursery:
-        await nursery.start(feed.serve, host, feed_port)
+        await nursery.start(functools.partial(feed.serve, host, feed_port, reuse_port=reuse_port))
         http_port: int = await nursery.start(
-            functools.partial(serve_dashboard_page, host, port, feed_port=feed.port)
+            functools.partial(
+                serve_dashboard_page, host, port, feed_port=feed.port, reuse_port=reuse_port
+            )
         )
         if not explicit_origins and host not in ("", "0.0.0.0", "::"):
             feed.allow_origins(_page_origins(host, http_port))

@@ -46,6 +46,7 @@ import argparse
 import functools
 import importlib.metadata
 import os
+import signal
 from typing import TYPE_CHECKING, Final
 
 import msgspec
@@ -212,6 +213,19 @@ def build_parser() -> argparse.ArgumentParser:
         "--port", type=_int_at_least(0), default=8000, help="dashboard port; 0 picks one (8000)"
     )
     serve.add_argument(
+        "--feed-port",
+        type=_int_at_least(0),
+        default=0,
+        metavar="PORT",
+        help="websocket feed port; 0 picks one (0)",
+    )
+    serve.add_argument(
+        "--reuse-port",
+        action="store_true",
+        help="bind both ports with SO_REUSEPORT so that several serve --redis processes "
+        "share them (Linux spreads connections over them)",
+    )
+    serve.add_argument(
         "--token-file",
         metavar="PATH",
         help="a file holding the feed's token (default: $OPENROUTER_TRIO_FEED_TOKEN, else a "
@@ -237,6 +251,16 @@ def build_parser() -> argparse.ArgumentParser:
         help="serve every run in this Redis (run by workers) instead of local sessions; "
         "--sessions N then submits N demo sessions to the workers",
     )
+    serve.add_argument(
+        "--workers",
+        type=_int_at_least(1),
+        default=0,
+        metavar="N",
+        help="with --redis: serve the page and the feed from N child processes sharing "
+        "--port and --feed-port (SO_REUSEPORT); a child that exits stops them all",
+    )
+    # Internal: a child of --workers stops when its stdin (a pipe from the parent) closes.
+    serve.add_argument("--supervised", action="store_true", help=argparse.SUPPRESS)
     add_worker_parser(commands)
     add_runs_parser(commands)
     return parser
@@ -308,8 +332,8 @@ async def _dispatch(args: argparse.Namespace, out: Console, err: Console) -> int
             )
             return 0  # pragma: no cover - serves until cancelled
         if args.command == "serve":
-            await _serve_command(args, out)
-            return 0  # pragma: no cover - serves until cancelled
+            await _serve_command(args, out, err)
+            return 0  # SIGTERM (or the parent of --workers) stopped it
         if args.command == "worker":
             await worker_command(args, functools.partial(print_line, out))
             return 0  # pragma: no cover - runs until cancelled
@@ -354,13 +378,17 @@ async def _demo_command(args: argparse.Namespace, out: Console) -> int:
     return 0 if summary.failed == 0 else _EXIT_ERROR
 
 
-async def _serve_command(args: argparse.Namespace, out: Console) -> None:
-    """``serve``: run sessions and the dashboard until cancelled (Ctrl-C)."""
+async def _serve_command(args: argparse.Namespace, out: Console, err: Console) -> None:
+    """``serve``: run sessions and the dashboard until Ctrl-C or SIGTERM (or, for a
+    child of ``--workers``, until its parent closes its stdin)."""
     from runtime._cli.serve import ServeOptions, serve_sessions
 
     options = ServeOptions(
         host=args.host,
         port=args.port,
+        feed_port=args.feed_port,
+        reuse_port=args.reuse_port,
+        workers=args.workers,
         token=args.token,
         token_file=args.token_file,
         sessions=args.sessions,
@@ -369,10 +397,36 @@ async def _serve_command(args: argparse.Namespace, out: Console) -> None:
         redis=args.redis,
     )
     async with trio.open_nursery() as nursery:
+        # A child of --workers stops quietly: its parent reports for all.
+        nursery.start_soon(_stop_on_sigterm, nursery.cancel_scope, None if args.supervised else err)
+        if args.supervised:
+            nursery.start_soon(_stop_when_stdin_closes, nursery.cancel_scope)
         served = await nursery.start(serve_sessions, options, demo_tools(20, 0.1))
         print_line(out, f"sessions on the {served.backend}")
-        print_line(out, f"websocket feed on port {served.address.feed_port}")
+        feed = f"websocket feed on port {served.address.feed_port}"
+        if served.pids:
+            pids = ", ".join(map(str, served.pids))
+            feed += f", served by {len(served.pids)} processes (pids {pids})"
+        print_line(out, feed)
         if served.open_url == served.address.url:  # the user's token: never printed
             print_line(out, f"open the dashboard: {served.open_url}#token=<your token>")
         else:
             print_line(out, f"open the dashboard: {served.open_url}")
+
+
+async def _stop_on_sigterm(cancel_scope: trio.CancelScope, err: Console | None) -> None:
+    """Stop ``serve`` gracefully on SIGTERM (what service managers send)."""
+    with trio.open_signal_receiver(signal.SIGTERM) as signals:
+        async for _ in signals:
+            if err is not None:
+                print_line(err, "serve stopped")
+            cancel_scope.cancel()
+            return
+
+
+async def _stop_when_stdin_closes(cancel_scope: trio.CancelScope) -> None:
+    """A child of ``serve --workers`` stops when its parent goes away (even SIGKILLed)."""
+    async with trio.lowlevel.FdStream(os.dup(0)) as stdin:
+        while await stdin.receive_some():
+            pass
+    cancel_scope.cancel()

@@ -3,7 +3,8 @@
 A composition root like the CLI itself (it wires the emulator, the client, a
 session pool and the feed together), so it may import ``actors``.
 
-What runs, all in one trio nursery: an emulator on loopback (or real
+What runs, all in one trio nursery (with ``workers``, in each of N child
+processes instead: ``runtime._cli.serve_workers``): an emulator on loopback (or real
 OpenRouter when ``OPENROUTER_API_KEY`` is set), an ``OpenRouter`` client on it,
 a session pool that keeps starting agent sessions with the demo tools, and
 ``serve_dashboard`` (the page plus the feed). The sessions stream slowly on
@@ -76,7 +77,10 @@ class ServeOptions(msgspec.Struct, frozen=True, kw_only=True):
 
     Attributes:
         host: the interface the page and the feed bind.
-        port: the page's port (0: any free one); the feed takes any free port.
+        port: the page's port (0: any free one).
+        feed_port: the websocket feed's port (0: any free one).
+        reuse_port: bind both ports with ``SO_REUSEPORT``, so that several
+            ``serve`` processes share them (Linux spreads connections).
         token: the feed's token; when ``None``, read from ``token_file``, else from
             the ``OPENROUTER_TRIO_FEED_TOKEN`` environment variable, else a random
             one (the only case in which it is printed).
@@ -87,10 +91,15 @@ class ServeOptions(msgspec.Struct, frozen=True, kw_only=True):
         token_delay: seconds the emulator waits before each streamed event.
         model: the model (default: the emulator's tool caller, or OpenRouter's
             ``openai/gpt-4o-mini`` with a key).
+        redis: serve every run in this Redis instead of local sessions.
+        workers: with ``redis``, serve from this many child processes sharing
+            both ports (0: from this process).
     """
 
     host: str = "127.0.0.1"
     port: int = 8000
+    feed_port: int = 0
+    reuse_port: bool = False
     token: str | None = None
     token_file: str | None = None
     sessions: int = 0
@@ -99,6 +108,7 @@ class ServeOptions(msgspec.Struct, frozen=True, kw_only=True):
     token_delay: float = 0.05
     model: str | None = None
     redis: str | None = None
+    workers: int = 0
 
 
 class ServedDashboard(msgspec.Struct, frozen=True, kw_only=True):
@@ -107,12 +117,14 @@ class ServedDashboard(msgspec.Struct, frozen=True, kw_only=True):
     ``open_url`` carries the token in its fragment (never sent to the server)
     only when ``serve`` generated it; a token the user gave is never echoed, and
     ``open_url`` is then the bare page URL (add ``#token=...`` yourself).
+    ``pids`` are the serving child processes (empty: this process serves).
     """
 
     address: DashboardAddress
     token: str
     open_url: str
     backend: str
+    pids: tuple[int, ...] = ()
 
     def __repr__(self) -> str:  # never show the token (nor the URL that may carry it)
         return f"ServedDashboard(address={self.address!r}, backend={self.backend!r})"
@@ -127,9 +139,35 @@ async def serve_sessions(
     """Run demo sessions and serve them on the dashboard until cancelled.
 
     Startable: ``served = await nursery.start(serve_sessions, options, tools)``.
-    Cancelling it cancels the sessions and closes the servers.
+    Cancelling it cancels the sessions and closes the servers (and stops the
+    child processes of ``workers``).
+
+    Raises:
+        ConfigurationError: ``workers`` without ``redis``, a bad token file, or
+            ``reuse_port``/``workers`` on a platform without ``SO_REUSEPORT``.
+        ChildProcessError: with ``workers``, a child process exited.
     """
+    if options.workers and options.redis is None:
+        raise ConfigurationError(
+            f"--workers {options.workers!r} needs --redis URL: each serve process would "
+            "only see its own sessions; with Redis every process follows every run."
+        )
     token, generated = resolve_token(options, os.environ)
+    if options.workers:
+        from runtime._cli.serve_workers import serve_processes
+
+        async with trio.open_nursery() as nursery:
+            shared, pids = await nursery.start(serve_processes, options, token, os.environ)
+            task_status.started(
+                ServedDashboard(
+                    address=shared,
+                    token=token,
+                    open_url=f"{shared.url}#token={token}" if generated else shared.url,
+                    backend="Redis workers",
+                    pids=pids,
+                )
+            )
+        return
     if options.redis is not None:
         await _serve_redis(options, token, generated, task_status)
         return
@@ -142,9 +180,7 @@ async def serve_sessions(
             open_session_pool(client, max_concurrent=options.concurrency) as pool,
             trio.open_nursery() as nursery,
         ):
-            address: DashboardAddress = await nursery.start(
-                _dashboard, pool, options.host, options.port, token
-            )
+            address: DashboardAddress = await nursery.start(_dashboard, pool, options, token)
             task_status.started(
                 ServedDashboard(
                     address=address,
@@ -179,9 +215,7 @@ async def _serve_redis(
         open_redis_registry(store) as registry,
         trio.open_nursery() as nursery,
     ):
-        address: DashboardAddress = await nursery.start(
-            _dashboard, registry, options.host, options.port, token
-        )
+        address: DashboardAddress = await nursery.start(_dashboard, registry, options, token)
         task_status.started(
             ServedDashboard(
                 address=address,
@@ -206,13 +240,20 @@ async def _serve_redis(
 
 async def _dashboard(
     pool: object,
-    host: str,
-    port: int,
+    options: ServeOptions,
     token: str,
     *,
     task_status: trio.TaskStatus[DashboardAddress] = trio.TASK_STATUS_IGNORED,
 ) -> None:
-    await serve_dashboard(pool, host, port, token=token, task_status=task_status)  # type: ignore[arg-type]  # the pool is a SessionRegistry
+    await serve_dashboard(
+        pool,  # type: ignore[arg-type]  # the pool is a SessionRegistry
+        options.host,
+        options.port,
+        token=token,
+        feed_port=options.feed_port,
+        reuse_port=options.reuse_port,
+        task_status=task_status,
+    )
 
 
 @contextlib.asynccontextmanager
