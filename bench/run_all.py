@@ -63,6 +63,11 @@ SUITES: Final[dict[str, tuple[str, list[str], list[str]]]] = {
         ["--clients", "1,10,50", "--sessions", "4", "--events", "3000", "--rate", "600"],
         ["--clients", "1,2", "--sessions", "1", "--events", "200"],
     ),
+    "feed_scale": (
+        "bench_feed_scale.py",
+        "--processes 1,2,4 --clients 50 --sessions 4 --events 3000 --rate 1000".split(),
+        ["--quick"],
+    ),
 }
 
 

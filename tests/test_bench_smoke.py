@@ -27,6 +27,7 @@ from runtime._protocol.events import (
     decode_event,
 )
 from runtime._protocol.sse import SSEDecoder
+from runtime._redis.server import RedisServerMissing, find_redis_server
 
 REPO = Path(__file__).resolve().parent.parent
 BENCH = REPO / "bench"
@@ -124,6 +125,24 @@ def test_other_benchmarks_run(script: str, args: list[str]) -> None:
     if not (BENCH / script).exists():  # pragma: no cover - written by another engineer
         pytest.skip(f"{script} does not exist yet")
     assert run_bench(script, *args)
+
+
+def test_bench_feed_scale_runs_with_one_and_two_feed_processes() -> None:
+    try:
+        find_redis_server()
+    except RedisServerMissing as exc:
+        pytest.skip(f"needs a real Redis: {exc}")
+    if not sys.platform.startswith("linux"):
+        pytest.skip("SO_REUSEPORT spreads connections on Linux only")
+    lines = run_bench("bench_feed_scale.py", "--quick")
+    measured = [line for line in lines if "ratio" not in line]
+    assert [line["processes"] for line in measured] == [1, 2]
+    for line in measured:
+        assert line["dropped"] == 0
+        assert line["frames_per_s"] > 0
+        assert line["p99_ms"] is not None
+        assert len(line["cpu_s_per_process"]) == line["processes"]
+    assert [line["ratio"] for line in lines if "ratio" in line] == ["vs_1_process"]
 
 
 def test_run_all_runs_a_subset_and_prints_summaries() -> None:
