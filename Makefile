@@ -48,5 +48,5 @@ lint: $(STAMP)
 test: lint browser redis
 	$(PY) -m pytest -q
 
-bench: $(STAMP)
+bench: $(STAMP) redis
 	$(PY) bench/run_all.py

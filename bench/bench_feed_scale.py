@@ -46,7 +46,7 @@ import trio
 
 from runtime._agent.usage import RunUsage
 from runtime._protocol.events import OutputTextDelta
-from runtime._redis.server import open_redis_server
+from runtime._redis.server import RedisServerMissing, find_redis_server, open_redis_server
 from runtime._redis.store import RedisStore, open_redis_store
 from runtime._redis.work import publish_snapshot
 from runtime._run.status import RunSnapshot
@@ -265,6 +265,11 @@ def main() -> None:
     if args.quick:
         args.processes, args.clients, args.sessions, args.events = [1, 2], 4, 1, 200
         args.rate = 2000.0
+    try:
+        find_redis_server()
+    except RedisServerMissing as exc:  # run_all.py goes on with the other benchmarks
+        print(json.dumps({"bench": "feed_scale", "skipped": f"needs redis-server: {exc}"}))
+        return
     trio.run(_run, args)
 
 

@@ -33,6 +33,11 @@ if TYPE_CHECKING:
 
 BENCH: Final = Path(__file__).resolve().parent
 
+_FEED_SCALE: Final = [
+    "--processes", "1,2,4", "--clients", "50", "--sessions", "4", "--events", "3000",
+    "--rate", "1000",
+]  # fmt: skip
+
 # name -> (script, full-size arguments, quick arguments)
 SUITES: Final[dict[str, tuple[str, list[str], list[str]]]] = {
     "sse_decode": (
@@ -65,7 +70,7 @@ SUITES: Final[dict[str, tuple[str, list[str], list[str]]]] = {
     ),
     "feed_scale": (
         "bench_feed_scale.py",
-        "--processes 1,2,4 --clients 50 --sessions 4 --events 3000 --rate 1000".split(),
+        _FEED_SCALE,
         ["--quick"],
     ),
 }

@@ -22,7 +22,9 @@ Rule 2 (exit codes). 0 on success; 1 for an expected failure, reported as one
 line ``error: <Type>: <message>`` on stderr and never as a traceback (any
 ``AgentError``, and ``OSError`` such as a port already in use); 1 as well when
 a demo session failed; 2 for a usage error (argparse); 130 after Ctrl-C, except
-for ``emulator``, where Ctrl-C is the normal way to stop (0). An exception of
+for ``emulator``, ``serve`` and ``worker``, where Ctrl-C is the normal way to stop
+(0; ``serve`` also stops with 0 on SIGTERM). ``serve --workers`` exits 1 when one
+of its child processes exits (a ``ChildProcessError`` naming it). An exception of
 any other kind is a bug and keeps its traceback.
 
 Rule 3 (streams). stdout carries the product: the answer transcript of
