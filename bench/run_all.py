@@ -261,6 +261,30 @@ def retention_table(lines: list[dict[str, Any]]) -> Table:
     return table
 
 
+def feed_scale_table(lines: list[dict[str, Any]]) -> Table:
+    table = Table(title="Feed processes behind one SO_REUSEPORT port (runs in Redis)")
+    columns = ("P", "clients", "frames/s", "p50 ms", "p99 ms", "dropped", "CPU-s / 1k frames")
+    for column in (*columns, "x P=1 frames/s", "x P=1 CPU / frame"):
+        table.add_column(column, justify="right")
+    ratios = {line["processes"]: line for line in lines if "ratio" in line}
+    for line in lines:
+        if "ratio" in line or "skipped" in line:
+            continue
+        ratio = ratios.get(line["processes"], {})
+        table.add_row(
+            _fmt(line["processes"]),
+            _fmt(line["clients"]),
+            _fmt(line["frames_per_s"]),
+            _fmt(line["p50_ms"], 1),
+            _fmt(line["p99_ms"], 1),
+            _fmt(line["dropped"]),
+            _fmt(line["feed_cpu_s_per_1000_frames"], 4),
+            _fmt(ratio.get("frames_ratio"), 2),
+            _fmt(ratio.get("cpu_per_1000_frames_ratio"), 2),
+        )
+    return table
+
+
 def generic_table(name: str, lines: list[dict[str, Any]]) -> Table:
     """Any other benchmark: its lines' keys as columns."""
     keys: list[str] = []
@@ -282,6 +306,7 @@ def summarize(results: dict[str, list[dict[str, Any]]], failures: dict[str, str]
         "throughput": throughput_tables,
         "fanout": lambda lines: [fanout_table(lines)],
         "retention": lambda lines: [retention_table(lines)],
+        "feed_scale": lambda lines: [feed_scale_table(lines)],
     }
     for name, lines in results.items():
         if not lines:
