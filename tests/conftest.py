@@ -4,6 +4,10 @@
 stdio); ``mcp_http_url`` runs its HTTP mode as a process and yields the endpoint;
 ``open_mcp`` opens a connection to a fresh server of either kind.
 
+``span_exporter`` records the OpenTelemetry spans the test makes (the SDK's
+in-memory exporter on the process's one SDK provider: OpenTelemetry lets a process
+set its provider once, so each test adds its own exporter to it).
+
 ``openapi`` validates JSON values against the schemas of OpenRouter's OpenAPI
 subset, kept in the repository at ``tests/data/openapi/openrouter-subset.yaml``
 (or the file named by ``OPENROUTER_OPENAPI``). It is the yardstick for what we send
@@ -37,9 +41,27 @@ def pytest_configure(config: pytest.Config) -> None:
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Callable
 
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
     from actors._mcp import MCPServer
 
 REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def span_exporter() -> InMemorySpanExporter:
+    from opentelemetry import trace
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    provider = trace.get_tracer_provider()
+    if not isinstance(provider, TracerProvider):
+        provider = TracerProvider()
+        trace.set_tracer_provider(provider)
+    exporter = InMemorySpanExporter()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    return exporter
 
 
 def _spec_path() -> Path:

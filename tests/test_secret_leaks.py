@@ -23,10 +23,6 @@ from typing import TYPE_CHECKING
 
 import msgspec
 import trio
-from opentelemetry import trace
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
-from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from actors._feed.protocol import (
     event_frames,
@@ -47,19 +43,9 @@ from runtime.testing import failed_turn, text_turn
 
 if TYPE_CHECKING:
     import pytest
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 BOUND = 30.0
-
-
-def _exporter() -> InMemorySpanExporter:
-    """One SDK provider for the process (OpenTelemetry allows setting it once)."""
-    provider = trace.get_tracer_provider()
-    if not isinstance(provider, TracerProvider):
-        provider = TracerProvider()
-        trace.set_tracer_provider(provider)
-    exporter = InMemorySpanExporter()
-    provider.add_span_processor(SimpleSpanProcessor(exporter))
-    return exporter
 
 
 def _exception_texts(exc: BaseException | None, seen: set[int] | None = None) -> list[str]:
@@ -113,8 +99,10 @@ async def _drain(result: ModelResult) -> list[str]:
     return texts
 
 
-async def test_the_key_reaches_no_output_channel(caplog: pytest.LogCaptureFixture) -> None:
-    exporter = _exporter()
+async def test_the_key_reaches_no_output_channel(
+    caplog: pytest.LogCaptureFixture, span_exporter: InMemorySpanExporter
+) -> None:
+    exporter = span_exporter
     emulator = Emulator()
     key = emulator.inference_key
     echo = f"Invalid header: Authorization: Bearer {key}"

@@ -38,6 +38,8 @@ from runtime.emulator._server import open_emulator
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
 
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
     from runtime._redis.store import RedisStore
     from runtime._run.status import RunSnapshot
     from runtime.emulator._server import EmulatorServer
@@ -320,19 +322,10 @@ async def test_a_job_whose_run_already_ended_is_acknowledged_and_published(
 
 
 async def test_a_runs_spans_on_a_worker_are_children_of_the_submitters_span(
-    redis_store: RedisStore, emulator: EmulatorServer
+    redis_store: RedisStore, emulator: EmulatorServer, span_exporter: InMemorySpanExporter
 ) -> None:
     from opentelemetry import trace
-    from opentelemetry.sdk.trace import TracerProvider
-    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
-    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-    provider = trace.get_tracer_provider()
-    if not isinstance(provider, TracerProvider):
-        provider = TracerProvider()
-        trace.set_tracer_provider(provider)
-    exporter = InMemorySpanExporter()
-    provider.add_span_processor(SimpleSpanProcessor(exporter))
     tracer = trace.get_tracer("tests")
     executions: list[str] = []
     with trio.fail_after(60):
@@ -354,7 +347,7 @@ async def test_a_runs_spans_on_a_worker_are_children_of_the_submitters_span(
             nursery.cancel_scope.cancel()
     spans = [
         s
-        for s in exporter.get_finished_spans()
+        for s in span_exporter.get_finished_spans()
         if s.context.trace_id == parent.get_span_context().trace_id
     ]
     (agent,) = [s for s in spans if s.name.startswith("invoke_agent")]

@@ -1,8 +1,8 @@
-"""OpenTelemetry spans of a run, read back with the SDK's in-memory exporter.
+"""OpenTelemetry spans of a run, read back with the SDK's in-memory span_exporter.
 
 The project depends on ``opentelemetry-api`` only; the SDK is a test
 dependency, installed here as the process's tracer provider (OpenTelemetry
-lets a process set it once, so every test adds its own exporter to it). A
+lets a process set it once, so every test adds its own span_exporter to it). A
 subprocess shows that without an SDK nothing is recorded and no trace id
 is reported.
 """
@@ -12,14 +12,10 @@ from __future__ import annotations
 import subprocess
 import sys
 import textwrap
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 import trio
-from opentelemetry import trace
-from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
-from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind, StatusCode
 
 from runtime import OpenRouter, RetryConfig, function_tool
@@ -32,16 +28,9 @@ from runtime.testing import (
     tool_call_turn,
 )
 
-
-@pytest.fixture
-def exporter() -> InMemorySpanExporter:
-    provider = trace.get_tracer_provider()
-    if not isinstance(provider, TracerProvider):
-        provider = TracerProvider()
-        trace.set_tracer_provider(provider)
-    exporter = InMemorySpanExporter()
-    provider.add_span_processor(SimpleSpanProcessor(exporter))
-    return exporter
+if TYPE_CHECKING:
+    from opentelemetry.sdk.trace import ReadableSpan
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 
 @function_tool
@@ -84,7 +73,7 @@ async def run(fake: FakeOpenRouter, **kwargs: Any) -> Any:
 
 
 async def test_a_tool_run_is_one_trace_of_run_turn_chat_and_tool_spans(
-    exporter: InMemorySpanExporter,
+    span_exporter: InMemorySpanExporter,
 ) -> None:
     fake = FakeOpenRouter(
         error_turn(503, times=1),
@@ -93,7 +82,7 @@ async def test_a_tool_run_is_one_trace_of_run_turn_chat_and_tool_spans(
     )
     result, error = await run(fake, tools=[get_weather])
     assert error is None
-    spans = exporter.get_finished_spans()
+    spans = span_exporter.get_finished_spans()
     named = by_name(spans)
     assert sorted(named) == [
         "chat m/x",
@@ -153,11 +142,11 @@ async def test_a_tool_run_is_one_trace_of_run_turn_chat_and_tool_spans(
     assert result.snapshot().trace_id == trace_id
 
 
-async def test_failures_mark_their_spans(exporter: InMemorySpanExporter) -> None:
+async def test_failures_mark_their_spans(span_exporter: InMemorySpanExporter) -> None:
     fake = FakeOpenRouter(tool_call_turn(("broken", {"city": "Paris"})), error_turn(400))
     _, error = await run(fake, tools=[broken])
     assert error is not None
-    named = by_name(exporter.get_finished_spans())
+    named = by_name(span_exporter.get_finished_spans())
     (tool_span,) = named["execute_tool broken"]
     assert tool_span.status.status_code is StatusCode.ERROR
     assert dict(tool_span.attributes or {})["error.type"] == "LookupError"
@@ -169,7 +158,7 @@ async def test_failures_mark_their_spans(exporter: InMemorySpanExporter) -> None
 
 
 async def test_a_cancelled_run_ends_its_spans_without_an_error(
-    exporter: InMemorySpanExporter,
+    span_exporter: InMemorySpanExporter,
 ) -> None:
     fake = FakeOpenRouter(text_turn("never", fault=Fault(slow=60.0)))
     async with OpenRouter(fake.inference_key, http_transport=fake.http_transport()) as client:
@@ -178,7 +167,7 @@ async def test_a_cancelled_run_ends_its_spans_without_an_error(
             await result.get_text()
         result.cancel()
         await result.wait_done()
-    (root,) = by_name(exporter.get_finished_spans())["invoke_agent openrouter-trio"]
+    (root,) = by_name(span_exporter.get_finished_spans())["invoke_agent openrouter-trio"]
     assert dict(root.attributes or {})["openrouter.cancelled"] is True
     assert root.status.status_code is StatusCode.UNSET
 
