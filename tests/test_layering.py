@@ -64,7 +64,9 @@ RULES: dict[str, Rule] = {
         f"{TELEMETRY} runtime.emulator actors actors._feed",
     ),
     "runtime/emulator": _rule("msgspec trio hypercorn", f"{PROTOCOL} runtime.emulator"),
-    "runtime/testing": _rule("msgspec trio", f"{RUN} runtime._http runtime.emulator"),
+    "runtime/testing": _rule(
+        "msgspec trio trio_websocket", f"{RUN} runtime._http runtime.emulator"
+    ),
 }
 SANS_IO = ("runtime/_base", "runtime/_protocol", "runtime/_agent")
 FACADES = {"runtime/__init__.py", "runtime/__main__.py", "actors/__init__.py"}
@@ -192,9 +194,10 @@ def test_only_the_http_layer_imports_httpx() -> None:
     ]
 
 
-def test_only_the_feed_imports_trio_websocket() -> None:
+def test_only_the_feed_and_its_test_client_import_trio_websocket() -> None:
     assert [name for name, rule in RULES.items() if "trio_websocket" in rule.third_party] == [
-        "actors/_feed"
+        "actors/_feed",
+        "runtime/testing",  # open_feed_client
     ]
 
 

@@ -8,6 +8,9 @@
   order (for approval and resume flows).
 * :class:`MemoryRegistry` — a session registry over plain event logs, to serve the
   websocket feed (or test a dashboard) without a pool.
+* :func:`open_feed_client` — a websocket client of the feed that closes its socket
+  however the connection ends; :func:`send_command`, :func:`receive_frame` and
+  :func:`receive_until` speak the feed's JSON frames.
 * Raw streams — :func:`turn_events` (the events of a turn) and
   :func:`sse_bytes` (events to SSE bytes).
 
@@ -24,6 +27,7 @@ from runtime._base.publish import publish as _publish
 from runtime.emulator._core import RecordedRequest
 from runtime.emulator._script import Fault, Script, ToolCall, Turn, TurnError, TurnUsage
 from runtime.testing._fake import FakeOpenRouter, tool_outputs
+from runtime.testing._feed import open_feed_client, receive_frame, receive_until, send_command
 from runtime.testing._registry import MemoryRegistry
 from runtime.testing._turns import (
     error_turn,
@@ -48,6 +52,10 @@ __all__ = [
     "error_turn",
     "failed_turn",
     "incomplete_turn",
+    "open_feed_client",
+    "receive_frame",
+    "receive_until",
+    "send_command",
     "sse_bytes",
     "text_turn",
     "tool_call_turn",

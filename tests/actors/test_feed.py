@@ -18,7 +18,6 @@ from __future__ import annotations
 import functools
 import json
 import time
-from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
 
 import httpx
@@ -57,10 +56,10 @@ from runtime._protocol.events import (
     UnknownEvent,
 )
 from runtime._run.retention import Ring
-from runtime.testing import FakeOpenRouter, MemoryRegistry
+from runtime.testing import FakeOpenRouter, MemoryRegistry, open_feed_client
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator
+    from contextlib import AbstractAsyncContextManager
 
 TOKEN = "feed-token-7c1e-do-not-leak"
 WRONG = "wrong-token-0000-do-not-leak"
@@ -77,35 +76,11 @@ async def start_feed(nursery: trio.Nursery, registry: Any, **options: Any) -> Ev
     return feed
 
 
-@asynccontextmanager
-async def connect(
+def connect(
     feed: EventFeed, *, token: str | None = TOKEN, header: bool = True, **options: Any
-) -> AsyncIterator[WebSocketConnection]:
-    """A loopback client; authenticated by header, or by first frame, or not at all.
-
-    The client owns its TCP stream (``wrap_client_stream``) and closes it, because
-    trio-websocket's client (``open_websocket_url`` included) leaves its socket
-    to the garbage collector when the *server* closes or rejects.
-    """
-    headers = list(options.pop("extra_headers", []))
-    if token is not None and header:
-        headers.append((b"authorization", f"Bearer {token}".encode()))
-    stream = await trio.open_tcp_stream("127.0.0.1", feed.port)
-    try:
-        async with trio.open_nursery() as nursery:
-            ws = await wrap_client_stream(
-                nursery, stream, "127.0.0.1", "/", extra_headers=headers, **options
-            )
-            if token is not None and not header:
-                await send(ws, {"type": "auth", "token": token})
-            try:
-                yield ws
-            finally:
-                with trio.move_on_after(2):
-                    await ws.aclose()
-                nursery.cancel_scope.cancel()
-    finally:
-        await stream.aclose()
+) -> AbstractAsyncContextManager[WebSocketConnection]:
+    """A loopback client; authenticated by header, or by first frame, or not at all."""
+    return open_feed_client(feed.port, token=token, header=header, **options)
 
 
 async def handshake_status(feed: EventFeed, headers: list[tuple[bytes, bytes]]) -> int:

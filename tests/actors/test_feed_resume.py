@@ -15,22 +15,21 @@ import json
 import os
 import struct
 import time
-from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
 
 import msgspec
 import pytest
 import trio
-from trio_websocket import ConnectionClosed, WebSocketConnection, wrap_client_stream
+from trio_websocket import ConnectionClosed, WebSocketConnection
 
 from actors._feed.server import EventFeed, serve_event_feed
 from actors._feed.tokens import make_read_token
 from runtime._protocol.events import OutputTextDelta, TurnStart
 from runtime._run.retention import Ring
-from runtime.testing import MemoryRegistry
+from runtime.testing import MemoryRegistry, open_feed_client
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator
+    from contextlib import AbstractAsyncContextManager
 
     from runtime._run.status import RunSnapshot
 
@@ -48,29 +47,10 @@ async def start_feed(nursery: trio.Nursery, registry: Any, **options: Any) -> Ev
     return feed
 
 
-@asynccontextmanager
-async def connect(
+def connect(
     feed: EventFeed, *, token: str | None = TOKEN, header: bool = True
-) -> AsyncIterator[WebSocketConnection]:
-    headers = (
-        [] if token is None or not header else [(b"authorization", f"Bearer {token}".encode())]
-    )
-    stream = await trio.open_tcp_stream("127.0.0.1", feed.port)
-    try:
-        async with trio.open_nursery() as nursery:
-            ws = await wrap_client_stream(
-                nursery, stream, "127.0.0.1", "/", extra_headers=headers, max_message_size=1 << 24
-            )
-            if token is not None and not header:
-                await send(ws, {"type": "auth", "token": token})
-            try:
-                yield ws
-            finally:
-                with trio.move_on_after(2):
-                    await ws.aclose()
-                nursery.cancel_scope.cancel()
-    finally:
-        await stream.aclose()
+) -> AbstractAsyncContextManager[WebSocketConnection]:
+    return open_feed_client(feed.port, token=token, header=header, max_message_size=1 << 24)
 
 
 async def send(ws: WebSocketConnection, command: dict[str, Any]) -> None:

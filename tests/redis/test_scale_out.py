@@ -13,7 +13,7 @@ import re
 import signal
 import subprocess
 import sys
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -28,6 +28,7 @@ from runtime._redis.work import publish_snapshot, submit_run
 from runtime._run.status import RunSnapshot
 from runtime.emulator._core import Emulator
 from runtime.emulator._server import open_emulator
+from runtime.testing import open_feed_client
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
@@ -76,21 +77,8 @@ async def worker_process(
                 await process.stdout.aclose()
 
 
-@asynccontextmanager
-async def feed_client(feed: EventFeed) -> AsyncIterator[WebSocketConnection]:
-    stream = await trio.open_tcp_stream("127.0.0.1", feed.port)
-    try:
-        async with trio.open_nursery() as nursery:
-            headers = [(b"authorization", f"Bearer {TOKEN}".encode())]
-            ws = await wrap_client_stream(nursery, stream, "127.0.0.1", "/", extra_headers=headers)
-            try:
-                yield ws
-            finally:
-                with trio.move_on_after(2):
-                    await ws.aclose()
-                nursery.cancel_scope.cancel()
-    finally:
-        await stream.aclose()
+def feed_client(feed: EventFeed) -> AbstractAsyncContextManager[WebSocketConnection]:
+    return open_feed_client(feed.port, token=TOKEN)
 
 
 async def recv(ws: WebSocketConnection) -> dict[str, Any]:

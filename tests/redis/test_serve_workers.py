@@ -13,14 +13,14 @@ import re
 import signal
 import subprocess
 import sys
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import httpx
 import pytest
 import trio
-from trio_websocket import ConnectionClosed, WebSocketConnection, wrap_client_stream
+from trio_websocket import ConnectionClosed, WebSocketConnection
 
 from runtime._agent.usage import RunUsage
 from runtime._protocol.events import OutputTextDelta
@@ -28,6 +28,7 @@ from runtime._redis.work import publish_snapshot
 from runtime._run.status import RunSnapshot
 from runtime.emulator._core import Emulator
 from runtime.emulator._server import open_emulator
+from runtime.testing import open_feed_client
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
@@ -122,23 +123,9 @@ async def recv(ws: WebSocketConnection) -> dict[str, Any]:
     return frame
 
 
-@asynccontextmanager
-async def feed_client(served: Served) -> AsyncIterator[WebSocketConnection]:
-    """A websocket on the shared feed port; its TCP stream is closed even when the
-    serving process was killed under it."""
-    stream = await trio.open_tcp_stream("127.0.0.1", served.feed_port)
-    try:
-        async with trio.open_nursery() as nursery:
-            headers = [(b"authorization", f"Bearer {TOKEN}".encode())]
-            ws = await wrap_client_stream(nursery, stream, "127.0.0.1", "/", extra_headers=headers)
-            try:
-                yield ws
-            finally:
-                with trio.move_on_after(2):
-                    await ws.aclose()
-                nursery.cancel_scope.cancel()
-    finally:
-        await stream.aclose()
+def feed_client(served: Served) -> AbstractAsyncContextManager[WebSocketConnection]:
+    """A websocket on the shared feed port (closed even if its process was killed)."""
+    return open_feed_client(served.feed_port, token=TOKEN)
 
 
 async def follow(served: Served, run_id: str) -> tuple[int, list[int], str]:
