@@ -129,6 +129,20 @@ class ServedDashboard(msgspec.Struct, frozen=True, kw_only=True):
     def __repr__(self) -> str:  # never show the token (nor the URL that may carry it)
         return f"ServedDashboard(address={self.address!r}, backend={self.backend!r})"
 
+    @classmethod
+    def of(
+        cls,
+        address: DashboardAddress,
+        token: str,
+        *,
+        generated: bool,
+        backend: str,
+        pids: tuple[int, ...] = (),
+    ) -> ServedDashboard:
+        """The report for ``address``: its URL carries the token only if ``generated``."""
+        open_url = f"{address.url}#token={token}" if generated else address.url
+        return cls(address=address, token=token, open_url=open_url, backend=backend, pids=pids)
+
 
 async def serve_sessions(
     options: ServeOptions,
@@ -159,12 +173,8 @@ async def serve_sessions(
         async with trio.open_nursery() as nursery:
             shared, pids = await nursery.start(serve_processes, options, token, os.environ)
             task_status.started(
-                ServedDashboard(
-                    address=shared,
-                    token=token,
-                    open_url=f"{shared.url}#token={token}" if generated else shared.url,
-                    backend="Redis workers",
-                    pids=pids,
+                ServedDashboard.of(
+                    shared, token, generated=generated, backend="Redis workers", pids=pids
                 )
             )
         return
@@ -182,12 +192,7 @@ async def serve_sessions(
         ):
             address: DashboardAddress = await nursery.start(_dashboard, pool, options, token)
             task_status.started(
-                ServedDashboard(
-                    address=address,
-                    token=token,
-                    open_url=f"{address.url}#token={token}" if generated else address.url,
-                    backend=backend,
-                )
+                ServedDashboard.of(address, token, generated=generated, backend=backend)
             )
             started = 0
             while options.sessions == 0 or started < options.sessions:
@@ -217,12 +222,7 @@ async def _serve_redis(
     ):
         address: DashboardAddress = await nursery.start(_dashboard, registry, options, token)
         task_status.started(
-            ServedDashboard(
-                address=address,
-                token=token,
-                open_url=f"{address.url}#token={token}" if generated else address.url,
-                backend="Redis workers",
-            )
+            ServedDashboard.of(address, token, generated=generated, backend="Redis workers")
         )
         model = options.model or EMULATOR_MODEL
         if options.token_delay > 0 and model.startswith("emulator/"):
