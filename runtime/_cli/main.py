@@ -58,6 +58,7 @@ from runtime._base.errors import AgentError
 from runtime._base.groups import leaves
 from runtime._cli.demo import DemoOptions, run_demo, summary_table
 from runtime._cli.emulator import serve_emulator_command
+from runtime._cli.redis_url import add_redis_argument
 from runtime._cli.render import error_line, make_console, print_line
 from runtime._cli.run import REMOTE_MODEL, run_command
 from runtime._cli.runs import add_runs_parser, runs_command
@@ -247,9 +248,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--interval", type=_seconds, default=1.0, metavar="SECONDS", help="between starts (1)"
     )
-    serve.add_argument(
-        "--redis",
-        metavar="URL",
+    add_redis_argument(
+        serve,
+        required=False,
         help="serve every run in this Redis (run by workers) instead of local sessions; "
         "--sessions N then submits N demo sessions to the workers",
     )

@@ -30,6 +30,7 @@ import msgspec
 import trio
 
 from runtime._base.errors import ConfigurationError
+from runtime._cli.redis_url import add_redis_argument
 from runtime._cli.render import Transcript, print_line
 from runtime._redis.store import open_redis_store, open_run_reader
 from runtime._redis.work import cancel_run, submit_run
@@ -55,7 +56,7 @@ def add_runs_parser(commands: Any) -> None:
         help="queue, list, follow and cancel durable runs in Redis (scale-out)",
         description="Work with the runs of a Redis deployment (see 'worker').",
     )
-    runs.add_argument("--redis", required=True, metavar="URL", help="redis://host:port/db")
+    add_redis_argument(runs, required=True, help="redis://host:port/db")
     runs.add_argument("--prefix", default="ort", help="key prefix of the deployment (ort)")
     actions = runs.add_subparsers(dest="action", required=True, metavar="ACTION")
 

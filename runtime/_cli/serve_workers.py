@@ -25,8 +25,9 @@ other children are stopped and the command exits 1. Restarting is left to the
 service manager (systemd, Kubernetes) that restarts the command, or run N
 independent ``serve --reuse-port`` processes, each restarted on its own.
 
-Rule 3 (secrets). The feed token goes to the children in their environment
-(``OPENROUTER_TRIO_FEED_TOKEN``), never on their command line.
+Rule 3 (secrets). The feed token and the Redis URL (which may carry a password)
+go to the children in their environment (``OPENROUTER_TRIO_FEED_TOKEN``,
+``OPENROUTER_TRIO_REDIS_URL``), never on their command line.
 
 Rule 4 (once). ``--sessions N`` is submitted by child 0 only.
 """
@@ -44,6 +45,7 @@ import trio
 
 from actors._feed.listen import reuse_port_option
 from actors._feed.server import DashboardAddress
+from runtime._cli.redis_url import REDIS_URL_ENV
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Mapping, Sequence
@@ -59,11 +61,11 @@ _READY: Final = b"open the dashboard"
 
 
 def child_argv(options: ServeOptions, index: int, page_port: int, feed_port: int) -> list[str]:
-    """The command line of child ``index`` (no secret: the token is in its environment)."""
-    assert options.redis is not None
+    """The command line of child ``index`` (no secret: the token and the Redis URL are
+    in its environment, Rule 3)."""
     return [
         sys.executable, "-m", "runtime", "serve", "--supervised", "--reuse-port",
-        "--redis", options.redis, "--host", options.host,
+        "--host", options.host,
         "--port", str(page_port), "--feed-port", str(feed_port),
         "--sessions", str(options.sessions if index == 0 else 0),
         "--interval", repr(options.interval), "--concurrency", str(options.concurrency),
@@ -173,7 +175,8 @@ async def serve_processes(
     """
     from runtime._cli.serve import TOKEN_ENV
 
-    env = {**environ, TOKEN_ENV: token}
+    assert options.redis is not None
+    env = {**environ, TOKEN_ENV: token, REDIS_URL_ENV: options.redis}
     host = options.host
     async with (
         _reserved(host, options.port) as page_port,

@@ -137,3 +137,21 @@ async def test_bad_submissions_are_one_line_errors(
     assert (code, out) == (1, "")
     assert err.startswith("error: ConfigurationError:")
     assert message in err
+
+
+async def test_the_redis_url_may_come_from_the_environment_instead_of_argv(
+    redis_server: RedisServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    out, err = io.StringIO(), io.StringIO()
+    monkeypatch.delenv("OPENROUTER_TRIO_REDIS_URL", raising=False)
+    assert await run_cli(["runs", "list"], stdout=out, stderr=err) == 2  # required
+    monkeypatch.setenv("OPENROUTER_TRIO_REDIS_URL", redis_server.url)
+    with trio.fail_after(30):
+        code = await run_cli(
+            ["runs", "submit", "--model", MODEL, "--input", "hi"], stdout=out, stderr=err
+        )
+        assert code == 0
+        run_id = out.getvalue().strip()
+        listed = io.StringIO()
+        assert await run_cli(["runs", "list", "--json"], stdout=listed, stderr=err) == 0
+    assert json.loads(listed.getvalue())["id"] == run_id

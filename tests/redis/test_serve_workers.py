@@ -59,11 +59,16 @@ class Served:
 
 @asynccontextmanager
 async def serve_workers(redis: RedisServer, *extra: str) -> AsyncIterator[Served]:
-    """``serve --redis URL --workers 2 ...`` once its banner is out; reaped however it ends."""
-    env = {**os.environ, "OPENROUTER_TRIO_FEED_TOKEN": TOKEN, "PYTHONPATH": str(REPO)}
+    """``serve --workers 2 ...`` with the Redis URL in ``OPENROUTER_TRIO_REDIS_URL``,
+    once its banner is out; reaped however it ends."""
+    env = {
+        **os.environ,
+        "OPENROUTER_TRIO_FEED_TOKEN": TOKEN,
+        "OPENROUTER_TRIO_REDIS_URL": redis.url,
+        "PYTHONPATH": str(REPO),
+    }
     process = await trio.lowlevel.open_process(
-        [sys.executable, "-m", "runtime", "serve", "--redis", redis.url, "--workers", "2",
-         *extra],
+        [sys.executable, "-m", "runtime", "serve", "--workers", "2", *extra],
         cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
         stdin=subprocess.DEVNULL,
     )  # fmt: skip
@@ -173,6 +178,11 @@ async def test_connections_land_on_both_processes_and_each_follows_a_worker_run(
             async with httpx.AsyncClient() as http:
                 config = (await http.get(f"http://127.0.0.1:{served.page_port}/config.json")).json()
             pids = served.pids
+            # Secrets travel in the environment, never on a command line (ps shows those).
+            for pid in pids:
+                argv = await trio.Path(f"/proc/{pid}/cmdline").read_bytes()
+                assert redis_server.url.encode() not in argv
+                assert TOKEN.encode() not in argv
     assert config["feed_port"] == served.feed_port
     # 24 connections hashed over two processes: both serve some (a miss: 2 in 2**24).
     assert {pid for pid, _, _ in followed} == pids
