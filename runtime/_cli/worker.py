@@ -10,21 +10,32 @@ Rules
 
 Rule 1 (tasks). One nursery: the intake (``XREADGROUP``, as many jobs as free
 slots), the claimer (``XAUTOCLAIM`` of jobs whose lease expired, every half
-lease), the lease renewer (every third of a lease), the cancel listener, the
-snapshot sampler, and one task per run. A run's task owns a nursery with the
-run and its sink; its cancel scope is the run's *fence*: cancelled when the
-lease is lost, it stops the run without writing an outcome (another worker
-owns the run now).
+lease; it also prunes the registry entries of expired runs), the lease renewer
+(every third of a lease), the cancel listener, the snapshot sampler, and one
+task per run. A run's task owns a nursery with the run and its sink; its
+cancel scope is the run's *fence*: cancelled when the lease is lost, it stops
+the run without writing an outcome (another worker owns the run now).
 
 Rule 2 (what a run's end means). The job is acknowledged only after the run's
 terminal entry is in its stream; then the run's final snapshot is published,
-after any earlier one of that run (one lock per run orders them). A worker
-that stops (Ctrl-C, SIGTERM, a crash, SIGKILL) leaves its jobs pending; once
-their leases expire another worker resumes each from its last checkpoint, at
-the stream's next seq, after a ``turn.retry`` event.
+after any earlier one of that run (one lock per run orders them), with the
+run's expiry (``keep_finished``: the terminal entry gave the run's keys their
+TTL, the final snapshot schedules its registry entry's removal). Every way a
+run ends (run, failed before it started, cancelled before it started) goes
+through the same three steps. A worker that crashes (SIGKILL, power) leaves its
+jobs pending; once their leases expire another worker resumes each from its
+last checkpoint, at the stream's next seq, after a ``turn.retry`` event.
 
 Rule 3 (cancel). A cancel request reaches the run wherever it runs: the run ends
 ``cancelled`` (its log closes cleanly and the sink writes that outcome).
+
+Rule 4 (stopping). A worker stops when its ``run_worker`` is cancelled
+(``worker_command``: on SIGINT or SIGTERM). Cancelling the nursery stops the
+intake and the claimer and fences every run (nothing more is written for
+them); only then, shielded and bounded by ``hand_back`` seconds, it hands its
+jobs back (``work.hand_back``), so another worker resumes them at once rather
+than after the lease. If Redis cannot be reached in that time the jobs stay
+pending and their leases expire as after a crash.
 """
 
 from __future__ import annotations
@@ -33,6 +44,7 @@ import functools
 import importlib
 import math
 import os
+import signal
 import socket
 from typing import TYPE_CHECKING, Any, Final, final
 
@@ -49,7 +61,9 @@ from runtime._redis.work import (
     cancel_requested,
     claim_expired,
     ensure_group,
+    hand_back,
     load_checkpoint,
+    prune_finished,
     publish_end,
     publish_snapshot,
     renew_leases,
@@ -71,6 +85,10 @@ if TYPE_CHECKING:
 __all__ = ["WorkerOptions", "add_worker_parser", "load_tools", "run_worker", "worker_command"]
 
 DEFAULT_LEASE: Final = 10.0
+DEFAULT_KEEP_FINISHED: Final = 7 * 24 * 3600.0
+"""A week: long enough to read a run's events after a weekend, short enough
+that a busy deployment's Redis does not grow without bound."""
+DEFAULT_HAND_BACK: Final = 5.0
 _UPDATE_INTERVAL: Final = 0.25
 
 
@@ -81,11 +99,17 @@ class WorkerOptions(msgspec.Struct, frozen=True, kw_only=True):
         name: its consumer name in the group (unique per live worker).
         concurrency: runs at once.
         lease: seconds after which a silent worker's runs are taken over.
+        keep_finished: seconds an ended run's keys and registry entry are kept
+            (``0``: until deleted by hand).
+        hand_back: seconds a stopping worker may spend handing its jobs back
+            (Rule 4); ``0`` hands nothing back (its leases expire instead).
     """
 
     name: str
     concurrency: int = 16
     lease: float = DEFAULT_LEASE
+    keep_finished: float = DEFAULT_KEEP_FINISHED
+    hand_back: float = DEFAULT_HAND_BACK
 
     def __post_init__(self) -> None:
         if not self.name or any(c.isspace() for c in self.name):
@@ -95,6 +119,15 @@ class WorkerOptions(msgspec.Struct, frozen=True, kw_only=True):
         if not (math.isfinite(self.lease) and 0.3 <= self.lease <= 3600):
             raise ConfigurationError(
                 f"lease must be between 0.3 and 3600 seconds, got {self.lease!r}."
+            )
+        if not (math.isfinite(self.keep_finished) and self.keep_finished >= 0):
+            raise ConfigurationError(
+                "keep_finished must be a number of seconds >= 0 (0: forever), "
+                f"got {self.keep_finished!r}."
+            )
+        if not (math.isfinite(self.hand_back) and 0 <= self.hand_back <= 600):
+            raise ConfigurationError(
+                f"hand_back must be between 0 and 600 seconds, got {self.hand_back!r}."
             )
 
 
@@ -112,13 +145,13 @@ class _Run:
         # Publishes of one run go out one at a time, the last one last.
         self.publishing = trio.Lock()
 
-    async def publish(self, store: RedisStore, *, final: bool = False) -> None:
+    async def publish(self, store: RedisStore, *, final: bool = False, keep: float = 0) -> None:
         async with self.publishing:
             if self.ended and not final:
                 return  # the final snapshot is (being) published: never overwrite it
             snap = self.snapshot()
             self.last = (snap.status, snap.turn, snap.usage, snap.tool_calls_executed)
-            await publish_snapshot(store, snap)
+            await publish_snapshot(store, snap, keep=keep if final else 0)
 
     def snapshot(self) -> RunSnapshot:
         snap = self.result.snapshot()
@@ -151,6 +184,7 @@ class _Worker:
     async def claimer(self, nursery: trio.Nursery) -> None:
         while True:
             await trio.sleep(self.options.lease / 2)
+            await prune_finished(self.store)
             free = int(self.limiter.available_tokens)
             if not free:
                 continue
@@ -203,16 +237,16 @@ class _Worker:
     async def _handle(self, entry_id: str, job: Job, claimed: bool) -> None:
         store = self.store
         run_id = job.run_id
+        keep = self.options.keep_finished
         tail = await store.client.xrevrange(store.keys.events(run_id), count=1)
         if tail and b"end" in tail[0].field_values:
             # It ended; its worker died before acknowledging and publishing it.
-            await ack_job(store, entry_id)
-            await publish_end(store, run_id, tail[0])
+            await self.finished(entry_id, run_id)
             return
         offset = (await store.last_seq(run_id)) + 1 if tail else 0
         if await cancel_requested(store, run_id):
-            await store.end(run_id, offset, "cancelled")
-            await ack_job(store, entry_id)
+            await store.end(run_id, offset, "cancelled", keep=keep)
+            await self.finished(entry_id, run_id)
             return
         unknown = [name for name in job.tools if name not in self.tools]
         try:
@@ -232,14 +266,14 @@ class _Worker:
                 retention=TrimBehindSlowest(),
             )
         except (ConfigurationError, StateError) as exc:
-            await store.end(run_id, offset, "failed", exc)
-            await ack_job(store, entry_id)
+            await store.end(run_id, offset, "failed", exc, keep=keep)
+            await self.finished(entry_id, run_id)
             return
         result._durable(
             run_id,
             checkpoint=functools.partial(save_checkpoint, store, run_id),
             resume=checkpoint,
-            resumed=claimed or offset > 0,
+            resumed=claimed or offset > 0 or job.handed_back,
             tool_guard=RedisToolGuard(store, run_id, self.options.name),
         )
         run = _Run(entry_id, result, offset)
@@ -259,6 +293,7 @@ class _Worker:
                         lambda: result.snapshot().status,
                         seq_offset=offset,
                         retention=job.retention,
+                        keep=keep,
                     )
                     run.ended = True
             except* RunTakenOver:
@@ -269,7 +304,14 @@ class _Worker:
         # and publish its final snapshot, whatever the renewer decides meanwhile.
         self.runs.pop(run_id, None)
         await ack_job(store, entry_id)
-        await run.publish(store, final=True)
+        await run.publish(store, final=True, keep=keep)
+
+    async def finished(self, entry_id: str, run_id: str) -> None:
+        """Acknowledge a run that ended without running here, and publish its outcome."""
+        tail = await self.store.client.xrevrange(self.store.keys.events(run_id), count=1)
+        await ack_job(self.store, entry_id)
+        if tail:
+            await publish_end(self.store, run_id, tail[0], keep=self.options.keep_finished)
 
 
 def _text(value: str | bytes) -> str:
@@ -284,16 +326,37 @@ async def run_worker(
     *,
     task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
 ) -> None:
-    """Take and run jobs until cancelled (startable: ready once the group exists)."""
+    """Take and run jobs until cancelled (startable: ready once the group exists).
+
+    Cancelling it stops the worker: its runs are fenced, then its jobs are
+    handed back to the queue (Rule 4).
+    """
     await ensure_group(store)
     worker = _Worker(store, client, {t.name: t for t in tools}, options)
-    async with trio.open_nursery() as nursery:
-        nursery.start_soon(worker.renewer, name="lease renewer")
-        nursery.start_soon(worker.cancels, name="cancel listener")
-        nursery.start_soon(worker.sampler, name="snapshot sampler")
-        nursery.start_soon(worker.claimer, nursery, name="claimer")
-        nursery.start_soon(worker.intake, nursery, name="intake")
-        task_status.started()
+    try:
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(worker.renewer, name="lease renewer")
+            nursery.start_soon(worker.cancels, name="cancel listener")
+            nursery.start_soon(worker.sampler, name="snapshot sampler")
+            nursery.start_soon(worker.claimer, nursery, name="claimer")
+            nursery.start_soon(worker.intake, nursery, name="intake")
+            task_status.started()
+    finally:
+        # Every task of the nursery has finished: no run of this worker writes
+        # any more. Hand the jobs back, even though the worker is being cancelled.
+        if options.hand_back > 0:
+            with trio.CancelScope(shield=True), trio.move_on_after(options.hand_back):
+                await _hand_back(store, options.name)
+
+
+async def _hand_back(store: RedisStore, name: str) -> None:
+    """Rule 4; an unreachable Redis leaves the jobs to expire as after a crash."""
+    from runtime._redis.store import import_coredis
+
+    try:
+        await hand_back(store, name)
+    except (OSError, import_coredis().exceptions.RedisError):
+        pass  # the leases expire: the same outcome as a crash, later
 
 
 def load_tools(spec: str, *, steps: int = 5, delay: float = 0.0) -> list[Tool]:
@@ -340,6 +403,22 @@ def add_worker_parser(commands: Any) -> None:
     worker.add_argument(
         "--lease", type=float, default=DEFAULT_LEASE, metavar="SECONDS", help="lease (10)"
     )
+    worker.add_argument(
+        "--keep-finished",
+        type=float,
+        default=DEFAULT_KEEP_FINISHED,
+        metavar="SECONDS",
+        help="how long an ended run's stream, keys and registry entry are kept; "
+        "0 keeps them forever (604800: a week)",
+    )
+    worker.add_argument(
+        "--hand-back",
+        type=float,
+        default=DEFAULT_HAND_BACK,
+        metavar="SECONDS",
+        help="on Ctrl-C/SIGTERM, how long to spend handing the runs back to the other "
+        "workers; 0 lets their leases expire instead (5)",
+    )
     worker.add_argument("--base-url", help="API root (default: OPENROUTER_BASE_URL)")
     worker.add_argument(
         "--tools", default="demo", help="'demo' or module:attribute, a list of tools (demo)"
@@ -353,17 +432,27 @@ def add_worker_parser(commands: Any) -> None:
 
 
 async def worker_command(args: argparse.Namespace, announce: Any) -> None:
-    """Run a worker until cancelled; ``announce(line)`` is called once it is ready."""
+    """Run a worker until SIGINT or SIGTERM (or cancelled), then stop it (Rule 4).
+
+    ``announce(line)`` is called once it is ready, and once it has stopped.
+    """
     options = WorkerOptions(
         name=args.name or f"{socket.gethostname()}-{os.getpid()}",
         concurrency=args.concurrency,
         lease=args.lease,
+        keep_finished=args.keep_finished,
+        hand_back=args.hand_back,
     )
     tools = load_tools(args.tools, steps=args.tool_steps, delay=args.tool_delay)
-    async with (
-        open_redis_store(args.redis, prefix=args.prefix) as store,
-        OpenRouter(base_url=args.base_url) as client,
-        trio.open_nursery() as nursery,
-    ):
-        await nursery.start(run_worker, store, client, tools, options)
-        announce(f"worker {options.name} ready ({options.concurrency} runs at once)")
+    with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+        async with (
+            open_redis_store(args.redis, prefix=args.prefix) as store,
+            OpenRouter(base_url=args.base_url) as client,
+            trio.open_nursery() as nursery,
+        ):
+            await nursery.start(run_worker, store, client, tools, options)
+            announce(f"worker {options.name} ready ({options.concurrency} runs at once)")
+            async for _ in signals:
+                break
+            nursery.cancel_scope.cancel()
+    announce(f"worker {options.name} stopped")

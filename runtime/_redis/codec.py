@@ -86,11 +86,14 @@ class RunEnd(msgspec.Struct, frozen=True):
 class Keys:
     """The key names under one prefix (``ort`` by default).
 
-    Keys of one run share the hash tag ``{<run id>}``, so on Redis Cluster they
-    live on one shard and a pipeline over them stays on one node.
+    Keys of one run share the hash tag ``{<run id>}``, and the deployment-wide
+    keys (the queue, the registry, the cancel stream, the expiry index) share
+    the hash tag ``{<prefix>}``: on Redis Cluster each group lives on one shard,
+    so a transaction or a script over one group stays on one node. The runs'
+    streams, the bulk of the data, spread over the shards by run id.
     """
 
-    __slots__ = ("cancels", "group", "prefix", "registry", "runs", "sessions")
+    __slots__ = ("cancels", "finished", "group", "prefix", "registry", "runs", "sessions")
 
     def __init__(self, prefix: str = DEFAULT_PREFIX) -> None:
         if not isinstance(prefix, str) or not prefix or any(c in prefix for c in "{} \n"):
@@ -98,11 +101,13 @@ class Keys:
                 f"prefix must be a non-empty string without braces or spaces, got {prefix!r}."
             )
         self.prefix = prefix
-        self.sessions = f"{prefix}:sessions"  # the work queue (a stream)
+        shared = f"{{{prefix}}}"
+        self.sessions = f"{shared}:sessions"  # the work queue (a stream)
         self.group = "workers"  # its consumer group
-        self.registry = f"{prefix}:registry"  # registry updates (a stream)
-        self.runs = f"{prefix}:runs"  # run id -> latest snapshot (a hash)
-        self.cancels = f"{prefix}:cancels"  # cancel requests (a stream)
+        self.registry = f"{shared}:registry"  # registry updates (a stream)
+        self.runs = f"{shared}:runs"  # run id -> latest snapshot (a hash)
+        self.finished = f"{shared}:finished"  # run id -> when its entry expires (a zset)
+        self.cancels = f"{shared}:cancels"  # cancel requests (a stream)
 
     def events(self, run_id: str) -> str:
         return f"{self.prefix}:run:{{{run_id}}}:events"
@@ -113,8 +118,18 @@ class Keys:
     def cancel(self, run_id: str) -> str:
         return f"{self.prefix}:run:{{{run_id}}}:cancel"
 
-    def tool(self, run_id: str, call_id: str) -> str:
-        return f"{self.prefix}:run:{{{run_id}}}:tool:{call_id}"
+    def tools(self, run_id: str) -> str:
+        """The run's tool-call records: a hash, call id -> record."""
+        return f"{self.prefix}:run:{{{run_id}}}:tools"
+
+    def run_keys(self, run_id: str) -> list[str]:
+        """Every key of one run (one hash slot): events, checkpoint, cancel, tools."""
+        return [
+            self.events(run_id),
+            self.checkpoint(run_id),
+            self.cancel(run_id),
+            self.tools(run_id),
+        ]
 
 
 def entry_id(seq: int) -> str:

@@ -40,10 +40,23 @@ Rule 4 (what is durable). What reached Redis: the events the sink wrote. The
 in-flight batch of a process that dies is lost from the stream unless the run
 is resumed (the worker resumes from its last checkpoint and carries on at the
 stream's next seq, so no seq is ever written twice).
+
+Rule 5 (expiry). A run's keys expire only once it has ended: the script that
+writes the terminal entry also gives the run's stream, checkpoint, cancel key and
+tool records the TTL ``keep`` (``0``: none), in one step, so a live run's keys
+never carry a TTL and an ended run's all do (they share one hash slot, so this
+holds on Redis Cluster too). Nothing written later by this package adds a key
+to an ended run: a cancel of an ended run writes nothing (``work`` Rule 4).
+
+Rule 6 (Redis Cluster). A ``redis+cluster://`` URL connects a cluster client.
+Every command, transaction and script touches the keys of one run (hash tag
+``{<run id>}``) or the deployment-wide keys (hash tag ``{<prefix>}``), never
+both, so none fails with ``CROSSSLOT`` (see ``codec.Keys``).
 """
 
 from __future__ import annotations
 
+import math
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any, Final, final
 
@@ -84,17 +97,20 @@ DEFAULT_BLOCK: Final = 5.0
 """Seconds one ``XREAD BLOCK`` waits before it is simply issued again."""
 
 _READ_COUNT: Final = BATCH_LIMIT
+_SCHEMES: Final = ("redis://", "rediss://", "unix://", "redis+cluster://", "rediss+cluster://")
 
-# Appends entries atomically, and only at the stream's next seq (Rule 1). ARGV: the
-# first seq, the trim kind ("", "MAXLEN" or "MINID"), its threshold, then per
-# entry its number of field/value strings followed by them.
+# Appends entries atomically, and only at the stream's next seq (Rule 1). KEYS: the
+# stream, then (for a terminal entry) the run's other keys. ARGV: the first seq, the
+# trim kind ("", "MAXLEN" or "MINID"), its threshold, the milliseconds every key
+# of KEYS is kept from now on (0: no expiry, Rule 5), then per entry its number
+# of field/value strings followed by them.
 _APPEND_SCRIPT: Final = """
 local last = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)
 local expect = 0
 if #last > 0 then expect = tonumber(string.sub(last[1][1], 3)) end
 local first = tonumber(ARGV[1])
 if first ~= expect then return redis.error_reply('SEQCONFLICT ' .. expect) end
-local i = 4
+local i = 5
 local seq = first
 while i <= #ARGV do
   local n = tonumber(ARGV[i])
@@ -110,6 +126,10 @@ while i <= #ARGV do
   redis.call(unpack(args))
   i = i + n + 1
   seq = seq + 1
+end
+local keep = tonumber(ARGV[4])
+if keep > 0 then
+  for k = 1, #KEYS do redis.call('PEXPIRE', KEYS[k], keep) end
 end
 return seq
 """
@@ -138,13 +158,20 @@ class RedisStore:
     Get one from :func:`open_redis_store`. Safe to share between tasks.
 
     Attributes:
-        client: the ``coredis`` client (bytes in, bytes out).
+        client: the ``coredis`` client (bytes in, bytes out); a ``RedisCluster``
+            for a ``redis+cluster://`` URL.
         keys: the key names (:class:`runtime._redis.codec.Keys`).
     """
 
     __slots__ = ("_append", "_block_ms", "client", "keys")
 
-    def __init__(self, client: coredis.Redis[bytes], keys: Keys, *, block: float) -> None:
+    def __init__(
+        self,
+        client: coredis.Redis[bytes] | coredis.RedisCluster[bytes],
+        keys: Keys,
+        *,
+        block: float,
+    ) -> None:
         self.client = client
         self.keys = keys
         self._append = client.register_script(_APPEND_SCRIPT)
@@ -181,27 +208,49 @@ class RedisStore:
             await self._write(run_id, first_seq, encode_events(events), trim)
 
     async def end(
-        self, run_id: str, seq: int, status: str, error: BaseException | None = None
+        self,
+        run_id: str,
+        seq: int,
+        status: str,
+        error: BaseException | None = None,
+        *,
+        keep: float = 0,
     ) -> None:
         """Write the run's terminal entry at ``seq`` (the seq after its last event).
 
+        Args:
+            keep: seconds the run's keys (stream, checkpoint, cancel, tool
+                records) are kept from now on, set in the same script as the
+                entry (Rule 5); ``0`` keeps them until deleted.
+
         Raises:
             RunTakenOver: ``seq`` is not the stream's next seq.
-            ConfigurationError: a bad ``status``.
+            ConfigurationError: a bad ``status`` or ``keep``.
         """
-        await self._write(run_id, seq, [encode_end(status, error)], ("", ""))
+        keep_ms = keep_milliseconds(keep)
+        keys = self.keys.run_keys(run_id) if keep_ms else [self.keys.events(run_id)]
+        await self._write(
+            run_id, seq, [encode_end(status, error)], ("", ""), keys=keys, keep_ms=keep_ms
+        )
 
     async def _write(
-        self, run_id: str, first_seq: int, entries: list[dict[bytes, bytes]], trim: tuple[str, str]
+        self,
+        run_id: str,
+        first_seq: int,
+        entries: list[dict[bytes, bytes]],
+        trim: tuple[str, str],
+        *,
+        keys: list[str] | None = None,
+        keep_ms: int = 0,
     ) -> None:
-        args: list[str | bytes | int] = [first_seq, trim[0], trim[1]]
+        args: list[str | bytes | int] = [first_seq, trim[0], trim[1], keep_ms]
         for fields in entries:
             args.append(2 * len(fields))
             for name, value in fields.items():
                 args.append(name)
                 args.append(value)
         try:
-            await self._append(keys=[self.keys.events(run_id)], args=args)
+            await self._append(keys=keys or [self.keys.events(run_id)], args=args)
         except import_coredis().exceptions.ResponseError as exc:
             if "SEQCONFLICT" in str(exc):
                 raise RunTakenOver(
@@ -219,6 +268,7 @@ class RedisStore:
         seq_offset: int = 0,
         retention: Retention = KEEP_ALL,
         floor: Callable[[], int] | None = None,
+        keep: float = 0,
     ) -> None:
         """Write every event ``cursor`` yields, then the run's terminal entry (Rule 3).
 
@@ -236,6 +286,7 @@ class RedisStore:
                 at 0 while its stream goes on).
             retention: the stream's policy (Rule 2).
             floor: the local log's ``first_seq`` for ``TrimBehindSlowest``.
+            keep: seconds the run's keys are kept once it ended (Rule 5; 0: forever).
 
         Raises:
             RunTakenOver: another worker wrote this run's next seq first.
@@ -246,14 +297,14 @@ class RedisStore:
                 try:
                     batch = await cursor.receive_batch(_READ_COUNT)
                 except trio.EndOfChannel:
-                    await self.end(run_id, seq_offset + cursor.seq, status())
+                    await self.end(run_id, seq_offset + cursor.seq, status(), keep=keep)
                     return
                 except Lagged:
                     raise
                 except trio.ClosedResourceError:
                     raise
                 except Exception as exc:  # the log was closed with the run's error
-                    await self.end(run_id, seq_offset + cursor.seq, "failed", exc)
+                    await self.end(run_id, seq_offset + cursor.seq, "failed", exc, keep=keep)
                     return
                 first = seq_offset + cursor.seq - len(batch)
                 low = seq_offset + floor() if floor is not None else 0
@@ -351,16 +402,19 @@ async def open_redis_store(
 
     Args:
         url: ``redis://host:port/db`` (``rediss://`` for TLS; a password in the
-            URL is never printed by this package).
+            URL is never printed by this package), or ``redis+cluster://host:port``
+            (``rediss+cluster://``) for a Redis Cluster, given any one of its
+            nodes (Rule 6).
         prefix: the prefix of every key (one deployment per prefix).
         block: seconds one blocking read waits before it is re-issued.
 
     Raises:
         ConfigurationError: a bad URL or prefix, or ``coredis`` is not installed.
     """
-    if not isinstance(url, str) or not url.startswith(("redis://", "rediss://", "unix://")):
+    if not isinstance(url, str) or not url.startswith(_SCHEMES):
         raise ConfigurationError(
-            f"the Redis URL must start with redis://, rediss:// or unix://, got {_safe(url)!r}."
+            "the Redis URL must start with redis://, rediss://, unix://, redis+cluster:// or "
+            f"rediss+cluster://, got {_safe(url)!r}."
         )
     if not isinstance(block, int | float) or not 0 < block <= 3600:
         raise ConfigurationError(f"block must be between 0 and 3600 seconds, got {block!r}.")
@@ -368,9 +422,34 @@ async def open_redis_store(
     coredis = import_coredis()
     from coredis.retry import NoRetryPolicy
 
-    client = coredis.Redis.from_url(url, retry_policy=NoRetryPolicy())
+    client: Any
+    if url.startswith(("redis+cluster://", "rediss+cluster://")):
+        from coredis.exceptions import ClusterDownError
+        from coredis.retry import ConstantRetryPolicy
+
+        # Only a refusal that ran nothing is retried: a write retried after a lost
+        # reply could be refused as written by "another" worker (Rule 1).
+        client = coredis.RedisCluster.from_url(
+            url.replace("+cluster", "", 1),
+            retry_policy=ConstantRetryPolicy((ClusterDownError,), retries=2, delay=0.1),
+        )
+    else:
+        client = coredis.Redis.from_url(url, retry_policy=NoRetryPolicy())
     async with client:
         yield RedisStore(client, keys, block=block)
+
+
+def keep_milliseconds(keep: float) -> int:
+    """``keep`` seconds as whole milliseconds (at least 1 when positive).
+
+    Raises:
+        ConfigurationError: ``keep`` is negative, not finite, or not a number.
+    """
+    if type(keep) not in (int, float) or not math.isfinite(keep) or keep < 0:
+        raise ConfigurationError(
+            f"keep must be a number of seconds >= 0 (0: keep forever), got {keep!r}."
+        )
+    return max(1, int(keep * 1000)) if keep > 0 else 0
 
 
 def _safe(url: object) -> object:

@@ -14,27 +14,49 @@ under that worker's name, and that entry *is* the lease. The worker renews it
 entry is still its own) every third of the lease time. A job whose entry stayed
 idle longer than the lease belongs to a lost worker: another worker takes it
 over with ``XAUTOCLAIM`` (:func:`claim_expired`). A worker acknowledges
-(``XACK`` + ``XDEL``) a job once the run's terminal entry is in its stream.
+(``XACK`` + ``XDEL``) a job once the run's terminal entry is in its stream. A
+worker that stops hands its jobs back (:func:`hand_back`): one script re-adds
+each job it still holds to the queue (marked ``handed_back``) and acknowledges
+and deletes its old entry, so a waiting worker's ``XREADGROUP`` takes it at once
+instead of after the lease; a job another worker claimed meanwhile is not its
+own any more and is left alone.
 
 Rule 2 (checkpoints). At each turn boundary (a model turn answered with tool
 calls, before they run) the run's :class:`TurnCheckpoint` replaces the previous
 one under ``<prefix>:run:{id}:checkpoint``. A run taken over resumes from it.
 
 Rule 3 (a tool call runs at most once per call id). Before a call runs, its
-key ``<prefix>:run:{id}:tool:<call id>`` is set with ``SET NX``; the call's
-outcome is stored in it as soon as the call settles. A call whose key already
+field in the run's hash ``<prefix>:run:{id}:tools`` is set with ``HSETNX``; the
+call's outcome replaces it as soon as the call settles (one hash per run, so the
+run's end gives every record the run's TTL at once, ``store`` Rule 5). A call whose key already
 existed is not run: its recorded outcome is reused, or, when its process died
 while it ran, the model reads an error output saying so (the call may or may
 not have had its effect).
 
-Rule 4 (cancel). :func:`cancel_run` sets ``<prefix>:run:{id}:cancel`` (read by a
-worker before it starts or resumes a run) and announces the id on the
-``<prefix>:cancels`` stream, which every worker follows, so a cancel reaches
-the run on whichever worker holds it.
+Rule 4 (cancel). :func:`cancel_run` first sets ``<prefix>:run:{id}:cancel``
+(read by a worker before it starts or resumes a run), unless the run's stream
+already holds its terminal entry (one script over the run's keys: an ended run
+gets no key without a TTL), then announces the id on the ``{<prefix>}:cancels``
+stream, which every worker follows, so a cancel reaches the run on whichever
+worker holds it. The two steps are two commands (the keys are in two hash
+slots): the key is what makes a cancel durable, the announcement only makes it
+prompt, so a client lost between the two leaves a cancel that takes effect when
+the run is next started or resumed.
 
 Rule 5 (registry). Workers publish each run's :class:`RunSnapshot` on changes:
-the hash ``<prefix>:runs`` holds the latest one per run, the stream
-``<prefix>:registry`` the updates (for feed processes, see ``registry``).
+the hash ``{<prefix>}:runs`` holds the latest one per run, the stream
+``{<prefix>}:registry`` the updates (for feed processes, see ``registry``); both
+change in one transaction. A run's final snapshot, published with ``keep``
+seconds, also enters the zset ``{<prefix>}:finished`` scored with the time its
+entry is due to go (Redis 7.0 has no per-field TTL on a hash);
+:func:`prune_finished`, called by every worker now and then, removes the due
+runs from the hash and publishes a ``removed`` update for each, in one script.
+
+Rule 6 (Redis Cluster). Every transaction and script here touches the keys of
+one hash slot: the run's (``{<run id>}``) or the deployment's (``{<prefix>}``).
+Nothing needs both at once: the run's end and its expiry are one script on the
+run's slot; its final snapshot follows (Rule 1 of the worker: a worker lost in
+between leaves the job pending, and the next one publishes it).
 """
 
 from __future__ import annotations
@@ -76,9 +98,11 @@ __all__ = [
     "claim_expired",
     "decode_checkpoint",
     "ensure_group",
+    "hand_back",
     "load_checkpoint",
     "publish_end",
     "publish_snapshot",
+    "prune_finished",
     "renew_leases",
     "save_checkpoint",
     "submit_run",
@@ -107,6 +131,8 @@ class Job(msgspec.Struct, frozen=True, kw_only=True):
             :class:`~runtime.RedisStateStore` the worker passes as ``state=``), or ``None``.
         trace_context: the submitter's current span (OpenTelemetry text headers,
             ``traceparent``): the run's spans, on any worker, are its children.
+        handed_back: a stopping worker handed it back (it may have run part of
+            it: a worker that takes it resumes it, Rule 1).
     """
 
     run_id: str
@@ -116,6 +142,7 @@ class Job(msgspec.Struct, frozen=True, kw_only=True):
     submitted_ms: int = 0
     conversation: str | None = None
     trace_context: dict[str, str] = msgspec.field(default_factory=dict)
+    handed_back: bool = False
 
 
 _JOB_DECODER: Final = msgspec.json.Decoder(Job)
@@ -202,12 +229,38 @@ async def submit_run(
     return job.run_id
 
 
+# KEYS: the run's stream, its cancel key. Sets the key unless the run has ended.
+_CANCEL_SCRIPT: Final = """
+local last = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)
+if #last > 0 then
+  local fields = last[1][2]
+  for i = 1, #fields, 2 do
+    if fields[i] == 'end' then return 0 end
+  end
+end
+redis.call('SET', KEYS[2], '1')
+return 1
+"""
+_CANCELS_LEN: Final = 10_000
+
+
 async def cancel_run(store: RedisStore, run_id: str) -> None:
-    """Ask for a run to be cancelled, wherever it runs or will run (Rule 4)."""
+    """Ask for a run to be cancelled, wherever it runs or will run (Rule 4).
+
+    A run that has already ended is left as it is.
+    """
     keys = store.keys
-    async with store.client.pipeline(transaction=True) as pipe:
-        pipe.set(keys.cancel(run_id), b"1")
-        pipe.xadd(keys.cancels, {b"run": run_id.encode()})
+    pending = await store.client.eval(
+        _CANCEL_SCRIPT, keys=[keys.events(run_id), keys.cancel(run_id)], args=[]
+    )
+    if pending:
+        await store.client.xadd(
+            keys.cancels,
+            {b"run": run_id.encode()},
+            trim_strategy=_pure().MAXLEN,
+            threshold=_CANCELS_LEN,
+            trim_operator=_pure().APPROXIMATELY,
+        )
 
 
 async def cancel_requested(store: RedisStore, run_id: str) -> bool:
@@ -231,13 +284,24 @@ def _publish(pipe: Any, store: RedisStore, update: RegistryUpdate) -> None:
     )
 
 
-async def publish_snapshot(store: RedisStore, snapshot: RunSnapshot) -> None:
-    """Publish a run's snapshot (Rule 5)."""
+async def publish_snapshot(store: RedisStore, snapshot: RunSnapshot, *, keep: float = 0) -> None:
+    """Publish a run's snapshot (Rule 5).
+
+    Args:
+        keep: for a run's final snapshot: seconds until :func:`prune_finished`
+            removes its entry (``0``: never).
+    """
+    from runtime._redis.store import keep_milliseconds
+
+    keep_ms = keep_milliseconds(keep)
     async with store.client.pipeline(transaction=True) as pipe:
         _publish(pipe, store, RegistryUpdate(kind="updated", session=snapshot))
+        if keep_ms:
+            due = time.time_ns() // 1_000_000 + keep_ms
+            pipe.zadd(store.keys.finished, {snapshot.id: due})
 
 
-async def publish_end(store: RedisStore, run_id: str, entry: Any) -> None:
+async def publish_end(store: RedisStore, run_id: str, entry: Any, *, keep: float = 0) -> None:
     """Publish the outcome of a run whose terminal ``entry`` was written by a lost worker."""
     end = decode_entry(entry.field_values)
     body = await store.client.hget(store.keys.runs, run_id)
@@ -248,7 +312,38 @@ async def publish_end(store: RedisStore, run_id: str, entry: Any) -> None:
     final = msgspec.structs.replace(
         snap, status=end.status, error=error, next_seq=seq_of(entry.identifier)
     )
-    await publish_snapshot(store, final)
+    await publish_snapshot(store, final, keep=keep)
+
+
+# KEYS: finished (zset), runs (hash), registry (stream). ARGV: now (ms), at most
+# how many, the registry's MAXLEN. Removes the due runs; returns how many.
+_PRUNE_SCRIPT: Final = """
+local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, ARGV[2])
+for _, id in ipairs(due) do
+  local body = redis.call('HGET', KEYS[2], id)
+  redis.call('HDEL', KEYS[2], id)
+  redis.call('ZREM', KEYS[1], id)
+  if body then
+    redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[3], '*',
+      'u', '{"kind":"removed","session":' .. body .. '}')
+  end
+end
+return #due
+"""
+
+
+async def prune_finished(store: RedisStore, *, limit: int = 256) -> int:
+    """Remove the registry entries of runs whose ``keep`` time is over (Rule 5).
+
+    Returns how many were removed (at most ``limit``; call again if it is ``limit``).
+    """
+    keys = store.keys
+    now = time.time_ns() // 1_000_000
+    removed = await store.client.eval(
+        _PRUNE_SCRIPT, keys=[keys.finished, keys.runs, keys.registry],
+        args=[now, limit, _REGISTRY_LEN],
+    )  # fmt: skip
+    return int(removed)  # type: ignore[arg-type]
 
 
 def _pure() -> Any:
@@ -277,7 +372,10 @@ def _jobs(entries: Sequence[Any]) -> list[tuple[str, Job]]:
     for entry in entries:
         body = entry.field_values.get(b"job")
         if body is not None:
-            out.append((entry.identifier.decode(), _JOB_DECODER.decode(body)))
+            job = _JOB_DECODER.decode(body)
+            if b"handed" in entry.field_values:
+                job = msgspec.structs.replace(job, handed_back=True)
+            out.append((entry.identifier.decode(), job))
     return out
 
 
@@ -328,6 +426,42 @@ async def renew_leases(store: RedisStore, consumer: str, entry_ids: Sequence[str
         _RENEW_SCRIPT, keys=[keys.sessions], args=[keys.group, consumer, *entry_ids]
     )
     return {x.decode() if isinstance(x, bytes) else str(x) for x in lost}  # type: ignore[union-attr]
+
+
+# KEYS: the queue. ARGV: the group, the consumer, at most how many. Re-adds every
+# job the consumer holds (marked "handed"), then acknowledges and deletes its entry.
+_HAND_BACK_SCRIPT: Final = """
+local held = redis.call('XPENDING', KEYS[1], ARGV[1], '-', '+', ARGV[3], ARGV[2])
+local n = 0
+for _, p in ipairs(held) do
+  local entry = redis.call('XRANGE', KEYS[1], p[1], p[1])
+  if #entry > 0 then
+    local fields = entry[1][2]
+    for i = 1, #fields, 2 do
+      if fields[i] == 'job' then
+        redis.call('XADD', KEYS[1], '*', 'job', fields[i + 1], 'handed', '1')
+        n = n + 1
+      end
+    end
+  end
+  redis.call('XACK', KEYS[1], ARGV[1], p[1])
+  redis.call('XDEL', KEYS[1], p[1])
+end
+return n
+"""
+
+
+async def hand_back(store: RedisStore, consumer: str, *, limit: int = 10_000) -> int:
+    """Give every job ``consumer`` still holds back to the queue (Rule 1); returns how many.
+
+    Call it once the consumer's runs are stopped: a waiting worker takes each
+    job at once and resumes it. Jobs another worker claimed are not touched.
+    """
+    keys = store.keys
+    handed = await store.client.eval(
+        _HAND_BACK_SCRIPT, keys=[keys.sessions], args=[keys.group, consumer, limit]
+    )
+    return int(handed)  # type: ignore[arg-type]
 
 
 async def ack_job(store: RedisStore, entry_id: str) -> None:
@@ -391,21 +525,16 @@ class RedisToolGuard:
         """Claim every call; returns the outcomes of calls claimed before (not to run)."""
         if not calls:
             return {}
-        keys = self._store.keys
+        key = self._store.keys.tools(self._run_id)
         started = _ENCODER.encode(_ToolRecord(state="started", owner=self._owner))
         async with self._store.client.pipeline(transaction=False) as pipe:
-            answers = [
-                pipe.set(keys.tool(self._run_id, c.id), started, condition=_pure().NX)
-                for c in calls
-            ]
+            answers = [pipe.hsetnx(key, c.id, started) for c in calls]
         taken = [c for c, answer in zip(calls, answers, strict=True) if not await answer]
         if not taken:
             return {}
-        async with self._store.client.pipeline(transaction=False) as pipe:
-            bodies = [pipe.get(keys.tool(self._run_id, c.id)) for c in taken]
+        bodies = await self._store.client.hmget(key, [c.id for c in taken])
         settled: dict[str, ToolOutcome] = {}
-        for call, pending in zip(taken, bodies, strict=True):
-            body = await pending
+        for call, body in zip(taken, bodies, strict=True):
             record = _TOOL_DECODER.decode(body) if body is not None else None
             if record is not None and record.state == "done":
                 settled[call.id] = ToolOutcome(call=call, result=record.result, error=record.error)
@@ -418,5 +547,5 @@ class RedisToolGuard:
         record = _ToolRecord(
             state="done", owner=self._owner, result=outcome.result, error=outcome.error
         )
-        key = self._store.keys.tool(self._run_id, outcome.call.id)
-        await self._store.client.set(key, _ENCODER.encode(record))
+        key = self._store.keys.tools(self._run_id)
+        await self._store.client.hset(key, {outcome.call.id: _ENCODER.encode(record)})

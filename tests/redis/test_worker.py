@@ -72,10 +72,12 @@ def counting_tools(
 
     async def settled(context: Any) -> bool:
         assert settled_first is not None
-        keys = await settled_first.client.keys(f"{settled_first.keys.prefix}:run:*:tool:*")
-        others = [k for k in keys if not k.endswith(context.tool_call.id.encode())]
-        bodies = [await settled_first.client.get(k) for k in others]
-        return bool(others) and all(b is not None and b'"state":"done"' in b for b in bodies)
+        hashes = await settled_first.client.keys(f"{settled_first.keys.prefix}:run:*:tools")
+        records: dict[bytes, bytes] = {}
+        for key in hashes:
+            records.update(await settled_first.client.hgetall(key))
+        records.pop(context.tool_call.id.encode(), None)
+        return bool(records) and all(b'"state":"done"' in b for b in records.values())
 
     async def probe(arguments: Probe, context: Any) -> AsyncIterator[Step | FinalResult[Found]]:
         executions.append(context.tool_call.id)
@@ -230,7 +232,7 @@ async def test_a_lost_workers_run_resumes_on_another_without_running_a_call_twic
                 with lost:  # cancelled mid-tool: writes nothing more, acknowledges nothing
                     await run_worker(
                         redis_store, client, counting_tools(executions, 3, gate, redis_store),
-                        WorkerOptions(name="doomed", lease=0.6),
+                        WorkerOptions(name="doomed", lease=0.6, hand_back=0),
                     )  # fmt: skip
 
             nursery.start_soon(doomed_worker)
@@ -280,6 +282,8 @@ def test_load_tools_names_what_is_wrong() -> None:
         ({"name": "two words"}, "'two words'"),
         ({"name": "w", "concurrency": 0}, "concurrency"),
         ({"name": "w", "lease": 0.01}, "0.01"),
+        ({"name": "w", "keep_finished": -1.0}, "keep_finished"),
+        ({"name": "w", "hand_back": float("inf")}, "hand_back"),
     ],
 )
 def test_worker_options_are_checked(options: dict[str, Any], message: str) -> None:
