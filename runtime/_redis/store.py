@@ -59,6 +59,7 @@ from __future__ import annotations
 import math
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any, Final, final
+from urllib.parse import unquote, urlsplit
 
 import trio
 
@@ -427,16 +428,51 @@ async def open_redis_store(
         from coredis.exceptions import ClusterDownError
         from coredis.retry import ConstantRetryPolicy
 
+        parts = urlsplit(url)
         # Only a refusal that ran nothing is retried: a write retried after a lost
         # reply could be refused as written by "another" worker (Rule 1).
-        client = coredis.RedisCluster.from_url(
-            url.replace("+cluster", "", 1),
+        client = coredis.RedisCluster(
+            startup_nodes=[_cluster_node(url)],
+            username=unquote(parts.username) if parts.username else None,
+            password=unquote(parts.password) if parts.password else None,
+            ssl=url.startswith("rediss"),
             retry_policy=ConstantRetryPolicy((ClusterDownError,), retries=2, delay=0.1),
         )
     else:
         client = coredis.Redis.from_url(url, retry_policy=NoRetryPolicy())
-    async with client:
-        yield RedisStore(client, keys, block=block)
+    try:
+        async with client:
+            yield RedisStore(client, keys, block=block)
+    finally:
+        _close_layout(client)
+
+
+def _close_layout(client: Any) -> None:
+    """Close the error channel a cluster client's slot layout keeps (coredis 6.9 never
+    closes it, and the garbage collector then warns about an unclosed stream)."""
+    layout = getattr(getattr(client, "connection_pool", None), "cluster_layout", None)
+    for stream in getattr(layout, "_error_stream", ()):
+        stream.close()
+
+
+def _cluster_node(url: str) -> Any:
+    """The startup node of a ``redis+cluster://[user:password@]host:port`` URL.
+
+    Raises:
+        ConfigurationError: no host, or a port that is not a number.
+    """
+    from coredis.connection import TCPLocation
+
+    parts = urlsplit(url)
+    try:
+        port = parts.port or 6379
+    except ValueError:
+        port = None
+    if not parts.hostname or port is None:
+        raise ConfigurationError(
+            f"a cluster URL must be redis+cluster://host:port, got {_safe(url)!r}."
+        )
+    return TCPLocation(parts.hostname, port)
 
 
 def keep_milliseconds(keep: float) -> int:

@@ -2,7 +2,9 @@
 
 Tests that use ``redis_store`` / ``redis_server`` are skipped, saying exactly what
 is missing, when the ``redis-server`` binary or the ``coredis`` package is absent
-(`make test` installs both).
+(`make test` installs both). ``redis_cluster`` / ``cluster_store`` run a real
+three-node Redis Cluster (``redis-server --cluster-enabled yes`` joined by
+``redis-cli --cluster create``); they also need ``redis-cli``.
 """
 
 from __future__ import annotations
@@ -13,19 +15,27 @@ from typing import TYPE_CHECKING
 import pytest
 import trio
 
-from runtime._redis.server import RedisServerMissing, find_redis_server, open_redis_server
+from runtime._redis.server import (
+    RedisServerMissing,
+    find_redis_cli,
+    find_redis_server,
+    open_redis_cluster,
+    open_redis_server,
+)
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
     from pathlib import Path
 
-    from runtime._redis.server import RedisServer
+    from runtime._redis.server import RedisCluster, RedisServer
     from runtime._redis.store import RedisStore
 
 
-def _require() -> None:
+def _require(*, cluster: bool = False) -> None:
     try:
         find_redis_server()
+        if cluster:
+            find_redis_cli()
     except RedisServerMissing as exc:
         pytest.skip(f"needs a real Redis: {exc}")
     if importlib.util.find_spec("coredis") is None:
@@ -50,4 +60,25 @@ async def redis_store(redis_server: RedisServer) -> AsyncIterator[RedisStore]:
     from runtime._redis.store import open_redis_store
 
     async with open_redis_store(redis_server.url, block=1.0) as store:
+        yield store
+
+
+@pytest.fixture
+async def redis_cluster(tmp_path: Path) -> AsyncIterator[RedisCluster]:
+    _require(cluster=True)
+    with trio.fail_after(60):
+        manager = open_redis_cluster(tmp_path)
+        cluster = await manager.__aenter__()
+    try:
+        yield cluster
+    finally:
+        with trio.fail_after(60):
+            await manager.__aexit__(None, None, None)
+
+
+@pytest.fixture
+async def cluster_store(redis_cluster: RedisCluster) -> AsyncIterator[RedisStore]:
+    from runtime._redis.store import open_redis_store
+
+    async with open_redis_store(redis_cluster.url, block=1.0) as store:
         yield store
