@@ -37,7 +37,7 @@ async def emulator() -> AsyncIterator[EmulatorServer]:
 
 
 async def _slot(store: RedisStore, key: str) -> int:
-    return int(await store.client.cluster_keyslot(key))  # type: ignore[union-attr]
+    return int(await store.client.cluster_keyslot(key))
 
 
 async def test_the_keys_of_a_run_share_a_slot_and_runs_spread_over_the_nodes(
