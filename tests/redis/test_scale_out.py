@@ -49,12 +49,13 @@ async def worker_process(
     name: str,
     env: dict[str, str],
     tools: str = "tests.redis.worker_tools:tools",
+    lease: float = 1,
 ) -> AsyncIterator[trio.Process]:
     """``openrouter-trio worker`` as a child process, once it says it is ready."""
     argv = [
         sys.executable, "-m", "runtime", "worker",
         "--redis", redis.url, "--base-url", base_url, "--name", name,
-        "--lease", "1", "--tools", tools,
+        "--lease", str(lease), "--tools", tools,
     ]  # fmt: skip
     environment = {**os.environ, **env, "OPENROUTER_API_KEY": key, "PYTHONPATH": str(REPO)}
     process = await trio.lowlevel.open_process(
@@ -154,6 +155,56 @@ async def test_a_run_survives_a_sigkilled_worker_and_the_feed_delivers_every_eve
     executions = record.read_text().split("\n")[:-1]
     call_ids = [line.split()[1] for line in executions]
     assert len(call_ids) == len(set(call_ids)) == 1  # never run a second time
+
+
+async def test_a_worker_stopped_by_ctrl_c_hands_its_run_to_another_at_once(
+    redis_server: RedisServer, redis_store: RedisStore, tmp_path: Path
+) -> None:
+    """Both workers hold 60 s leases, yet the run goes on as soon as the first stops."""
+    record = tmp_path / "executions.txt"
+    env = {"PROBE_LOG": str(record), "PROBE_STEPS": "40", "PROBE_DELAY": "0.05"}
+    frames: list[dict[str, Any]] = []
+    with trio.fail_after(120):
+        async with (
+            open_emulator(emulator=Emulator(seed="hand-back")) as emulator,
+            open_redis_registry(redis_store) as registry,
+            trio.open_nursery() as nursery,
+        ):
+            feed: EventFeed = await nursery.start(
+                functools.partial(serve_event_feed, registry, "127.0.0.1", 0, token=TOKEN)
+            )
+            base, key = emulator.base_url, emulator.inference_key
+            start = functools.partial(worker_process, redis_server, base, key, env=env, lease=60)
+            async with start(name="first") as first:
+                run_id = await submit_run(
+                    redis_store, model="emulator/tool-caller", input="probe it", tools=["probe"]
+                )
+                await listed(registry, run_id)
+                async with feed_client(feed) as ws:
+                    assert (await recv(ws))["type"] == "feed.ready"
+                    await ws.send_message(json.dumps({"type": "subscribe", "session": run_id}))
+                    while frames[-1:] == [] or frames[-1]["type"] != "tool.preliminary_result":
+                        frames.append(await recv(ws))
+                    async with start(name="second"):  # idle, waiting in XREADGROUP
+                        first.send_signal(signal.SIGINT)  # mid tool call
+                        assert await first.wait() == 0
+                        with trio.fail_after(20):  # a third of the lease
+                            while frames[-1]["type"] != "session.end":
+                                frames.append(await recv(ws))
+            nursery.cancel_scope.cancel()
+    kinds = [f["type"] for f in frames]
+    assert kinds[0] == "session.subscribed"
+    assert "resync" not in kinds
+    assert frames[-1]["data"]["status"] == "done"
+    events = frames[1:-1]
+    assert [f["sequence"] for f in events] == list(range(len(events)))  # each once, in order
+    assert kinds.count("turn.retry") == 1
+    retry = kinds.index("turn.retry") - 1
+    after = [f for f in events[retry:] if f["type"] == "tool.result"]
+    assert len(after) == 1
+    assert "interrupted" in json.dumps(after[0]["data"]["result"])
+    call_ids = [line.split()[1] for line in record.read_text().split("\n")[:-1]]
+    assert len(call_ids) == 1  # never run a second time
 
 
 async def test_a_client_resumes_by_after_on_another_feed_process_without_gap_or_duplicate(
