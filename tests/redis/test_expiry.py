@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import pytest
 import trio
@@ -82,7 +82,7 @@ async def test_keep_zero_keeps_an_ended_run_and_a_bad_keep_is_named(
     assert await redis_store.client.exists([redis_store.keys.events("r3")]) == 0
 
 
-def _snapshot(run_id: str, status: str) -> RunSnapshot:
+def _snapshot(run_id: str, status: Literal["running", "done"]) -> RunSnapshot:
     return RunSnapshot(
         id=run_id, model="m", status=status, turn=0, usage=RunUsage(),
         tool_calls_executed=0, next_seq=0,
