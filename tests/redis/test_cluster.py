@@ -91,50 +91,58 @@ async def test_a_worker_on_a_cluster_runs_a_session_that_a_reader_and_a_registry
     assert 0 < await cluster_store.client.ttl(cluster_store.keys.events(run_id)) <= 3600
 
 
+async def _interrupted_run(
+    store: RedisStore, client: OpenRouter, first: WorkerOptions, then: WorkerOptions
+) -> list[Any]:
+    """Run a session on a worker ``first``, stopped mid-tool (its tool never ends),
+    then on ``then``; the events a reader followed throughout."""
+    executions: list[str] = []
+    events: list[Any] = []
+    async with trio.open_nursery() as nursery:
+        stopped = trio.CancelScope()
+
+        async def worker() -> None:
+            with stopped:
+                await run_worker(store, client, counting_tools(executions, 3, trio.Event()), first)
+
+        nursery.start_soon(worker)
+        run_id = await submit_run(
+            store, model="emulator/tool-caller", input="probe", tools=["probe"]
+        )
+        async with open_run_reader(store, run_id) as cursor:
+            async for event in cursor:
+                events.append(event)
+                if type(event) is ToolPreliminaryResult:
+                    break
+            stopped.cancel()
+            await nursery.start(run_worker, store, client, counting_tools(executions, 3), then)
+            with trio.fail_after(20):  # far below a 60 s lease
+                async for event in cursor:
+                    events.append(event)
+        nursery.cancel_scope.cancel()
+    assert len(executions) == 1  # the call ran once, on the first worker
+    return events
+
+
 async def test_on_a_cluster_a_lost_workers_run_is_taken_over_and_a_stopped_ones_handed_back(
     cluster_store: RedisStore, emulator: EmulatorServer
 ) -> None:
-    """First a worker is lost (its lease expires), then its heir stops and hands back."""
-    executions: list[str] = []
-    gate = trio.Event()
-    events: list[Any] = []
     with trio.fail_after(60):
-        async with (
-            OpenRouter(emulator.inference_key, base_url=emulator.base_url) as client,
-            trio.open_nursery() as nursery,
-        ):
-            lost, stopped = trio.CancelScope(), trio.CancelScope()
-
-            async def worker(
-                scope: trio.CancelScope, name: str, lease: float, hand_back: float = 5.0
-            ) -> None:
-                with scope:
-                    await run_worker(
-                        cluster_store, client, counting_tools(executions, 3, gate),
-                        WorkerOptions(name=name, lease=lease, hand_back=hand_back),
-                    )  # fmt: skip
-
-            nursery.start_soon(worker, lost, "lost", 0.6, 0)
-            run_id = await submit_run(
-                cluster_store, model="emulator/tool-caller", input="probe", tools=["probe"]
-            )
-            async with open_run_reader(cluster_store, run_id) as cursor:
-                async for event in cursor:
-                    events.append(event)
-                    if type(event) is ToolPreliminaryResult and not lost.cancel_called:
-                        lost.cancel()  # lost mid-tool: its lease expires
-                        nursery.start_soon(worker, stopped, "heir", 0.6)
-                    elif type(event) is TurnRetry:
-                        stopped.cancel()  # the heir stops at once: it hands the run back
-                        gate.set()
-                        nursery.start_soon(worker, trio.CancelScope(), "last", 60.0)
-                        break
-                with trio.fail_after(20):  # far below the last worker's 60 s lease
-                    async for event in cursor:
-                        events.append(event)
-            nursery.cancel_scope.cancel()
-    kinds = [type(e) for e in events]
-    assert kinds.count(TurnRetry) == 2  # one per takeover
-    last_retry = len(kinds) - 1 - kinds[::-1].index(TurnRetry)
-    assert kinds[last_retry:].count(ToolResult) == 1
-    assert len(executions) == len(set(executions)) == 1  # the call ran once, on "lost"
+        async with OpenRouter(emulator.inference_key, base_url=emulator.base_url) as client:
+            # Lost: it hands nothing back, its lease (0.6 s) expires, XAUTOCLAIM.
+            taken = await _interrupted_run(
+                cluster_store, client,
+                WorkerOptions(name="lost", lease=0.6, hand_back=0),
+                WorkerOptions(name="heir", lease=0.6),
+            )  # fmt: skip
+            # Stopped: it hands the run back; the next worker's lease is 60 s.
+            handed = await _interrupted_run(
+                cluster_store, client,
+                WorkerOptions(name="stopped", lease=60),
+                WorkerOptions(name="next", lease=60),
+            )  # fmt: skip
+    for events in (taken, handed):
+        kinds = [type(e) for e in events]
+        assert kinds.count(TurnRetry) == 1
+        assert kinds[kinds.index(TurnRetry) :].count(ToolResult) == 1
+        assert kinds.count(TurnStart) == 2

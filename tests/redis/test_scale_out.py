@@ -162,7 +162,8 @@ async def test_a_worker_stopped_by_ctrl_c_hands_its_run_to_another_at_once(
 ) -> None:
     """Both workers hold 60 s leases, yet the run goes on as soon as the first stops."""
     record = tmp_path / "executions.txt"
-    env = {"PROBE_LOG": str(record), "PROBE_STEPS": "40", "PROBE_DELAY": "0.05"}
+    # The first worker's tool would take 10 s: it is stopped long before its end.
+    env = {"PROBE_LOG": str(record), "PROBE_STEPS": "200", "PROBE_DELAY": "0.05"}
     frames: list[dict[str, Any]] = []
     with trio.fail_after(120):
         async with (
