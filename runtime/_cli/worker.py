@@ -34,7 +34,11 @@ Rule 4 (stopping). A worker stops when its ``run_worker`` is cancelled
 intake and the claimer and fences every run (nothing more is written for
 them); only then, shielded and bounded by ``hand_back`` seconds, it hands its
 jobs back (``work.hand_back``), so another worker resumes them at once rather
-than after the lease. If Redis cannot be reached in that time the jobs stay
+than after the lease. The intake's blocking ``XREADGROUP`` (at most
+``min(lease / 3, 0.5 s)``) is shielded and let finish: a read abandoned by the client
+stays blocked in Redis, which would later deliver a job to this stopped worker,
+where it would wait for its lease to expire; finished, its jobs are this
+worker's and are handed back with the others. If Redis cannot be reached in that time the jobs stay
 pending and their leases expire as after a crash.
 """
 
@@ -173,12 +177,17 @@ class _Worker:
         self.busy: set[str] = set()  # queue entry ids being handled here
 
     async def intake(self, nursery: trio.Nursery) -> None:
-        block_ms = min(self.lease_ms, 2000)
+        block_ms = min(self.lease_ms // 3, 500)
         while True:
             async with self.limiter:  # wait for a free slot
                 pass
             free = int(self.limiter.available_tokens)
-            for entry_id, job in await take_jobs(self.store, self.options.name, free, block_ms):
+            # Not cut short (Rule 4): Redis would still deliver jobs to a read this
+            # worker abandoned, after it handed its jobs back.
+            with trio.CancelScope(shield=True):
+                jobs = await take_jobs(self.store, self.options.name, free, block_ms)
+            await trio.lowlevel.checkpoint_if_cancelled()
+            for entry_id, job in jobs:
                 self.start(nursery, entry_id, job, claimed=False)
 
     async def claimer(self, nursery: trio.Nursery) -> None:

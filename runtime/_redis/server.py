@@ -12,6 +12,7 @@ INFO`` a bounded number of times, until every node says ``cluster_state:ok``.
 
 from __future__ import annotations
 
+import random
 import shutil
 import socket
 import subprocess
@@ -40,6 +41,8 @@ __all__ = [
 _READY: Final = b"Ready to accept connections"
 _ATTEMPTS: Final = 3
 _CLUSTER_POLLS: Final = 200
+_BUS_OFFSET: Final = 10_000  # a cluster node's bus port is its port + 10000
+_CLUSTER_PORTS: Final = (20_000, 55_536)  # randrange: 20000..55535 (Redis refuses higher)
 _SEARCH_PATH: Final = "/usr/sbin:/usr/bin:/usr/local/bin"
 
 
@@ -98,11 +101,28 @@ def _find(name: str) -> str:
     return found
 
 
-def _free_port() -> int:
+def _free_port(*, cluster: bool = False) -> int:
+    """A free loopback port; for a cluster node, one at most 55535 whose cluster bus
+    port (10000 higher) is free too."""
+    if not cluster:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+            probe.bind(("127.0.0.1", 0))
+            port: int = probe.getsockname()[1]
+            return port
+    for _ in range(100):
+        port = random.randrange(_CLUSTER_PORTS[0], _CLUSTER_PORTS[1])
+        if _bindable(port) and _bindable(port + _BUS_OFFSET):
+            return port
+    raise OSError(f"no free port pair (p, p + 10000) with p in {_CLUSTER_PORTS!r}")
+
+
+def _bindable(port: int) -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
 
 
 @asynccontextmanager
@@ -127,7 +147,7 @@ async def open_redis_server(
     binary = find_redis_server()
     last = b""
     for _ in range(_ATTEMPTS):  # the free port may be taken between probe and bind
-        port = _free_port()
+        port = _free_port(cluster=cluster)
         argv = [
             binary,
             "--bind", "127.0.0.1",

@@ -51,11 +51,16 @@ to an ended run: a cancel of an ended run writes nothing (``work`` Rule 4).
 Rule 6 (Redis Cluster). A ``redis+cluster://`` URL connects a cluster client.
 Every command, transaction and script touches the keys of one run (hash tag
 ``{<run id>}``) or the deployment-wide keys (hash tag ``{<prefix>}``), never
-both, so none fails with ``CROSSSLOT`` (see ``codec.Keys``).
+both, so none fails with ``CROSSSLOT`` (see ``codec.Keys``). The cluster client's
+pool gives back the connection slot of every cancelled blocking read (coredis
+6.9 alone loses one per cancellation and, ten later, hangs; readers and mirrors
+stop by cancellation all the time).
 """
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import math
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any, Final, final
@@ -437,6 +442,7 @@ async def open_redis_store(
             password=unquote(parts.password) if parts.password else None,
             ssl=url.startswith("rediss"),
             retry_policy=ConstantRetryPolicy((ClusterDownError,), retries=2, delay=0.1),
+            connection_pool_cls=_cluster_pool_class(),
         )
     else:
         client = coredis.Redis.from_url(url, retry_policy=NoRetryPolicy())
@@ -445,6 +451,59 @@ async def open_redis_store(
             yield RedisStore(client, keys, block=block)
     finally:
         _close_layout(client)
+
+
+_CONNECTION_BUFFERS: Final = (
+    "_write_buffer_in",
+    "_write_buffer_out",
+    "_push_message_buffer_in",
+    "_push_message_buffer_out",
+    "_streamed_message_buffer_in",
+    "_streamed_message_buffer_out",
+)
+
+
+@functools.cache
+def _cluster_pool_class() -> Any:
+    """coredis's cluster pool, returning the slot of every connection it drops, with
+    connections that close their buffers even when they never connected.
+
+    In coredis 6.9 a blocking command (``XREAD BLOCK``) that is cancelled closes
+    its connection, and the pool then drops that connection without giving its
+    slot back: after ten such cancellations on one node (32 connections shared
+    by three nodes), every later command to that node waits forever. Readers and
+    mirrors stop by cancellation all the time, so this pool puts an empty slot
+    back for each connection it drops.
+    """
+    from coredis._concurrency import QueueFull
+    from coredis.connection import ClusterConnection
+    from coredis.pool import ClusterConnectionPool
+
+    class BufferClosingConnection(ClusterConnection):
+        async def run(self, *, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
+            try:
+                await super().run(task_status=task_status)
+            finally:
+                # A connection whose connect was cancelled never opens (so never
+                # closes) its buffers; the garbage collector then warns.
+                for name in _CONNECTION_BUFFERS:
+                    buffer = getattr(self, name, None)
+                    if buffer is not None:
+                        buffer.close()
+
+    class SlotKeepingClusterPool(ClusterConnectionPool):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            kwargs.setdefault("connection_class", BufferClosingConnection)
+            super().__init__(*args, **kwargs)
+
+        def release(self, connection: Any) -> None:
+            usable = connection.usable
+            super().release(connection)
+            if not usable:
+                with contextlib.suppress(QueueFull):
+                    self._node_pool(connection.location).append_nowait(None)
+
+    return SlotKeepingClusterPool
 
 
 def _close_layout(client: Any) -> None:

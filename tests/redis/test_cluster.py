@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 import trio
+import trio.testing
 
 from runtime._cli.worker import WorkerOptions, run_worker
 from runtime._client.client import OpenRouter
@@ -53,6 +54,20 @@ async def test_the_keys_of_a_run_share_a_slot_and_runs_spread_over_the_nodes(
     assert len(shared) == 1
     assert all(len(slots) == 1 for slots in per_run)
     assert len(set().union(*per_run)) > 10  # the runs' streams spread over the slots
+
+
+async def test_cancelled_blocking_reads_do_not_use_up_the_cluster_clients_connections(
+    cluster_store: RedisStore,
+) -> None:
+    """Readers stop by cancellation; coredis alone loses a pooled connection each time
+    (ten per node by default), then every command to that node waits forever."""
+    with trio.fail_after(30):
+        for _ in range(25):
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(cluster_store.read, "run_x", -1)  # XREAD BLOCK
+                await trio.testing.wait_all_tasks_blocked()
+                nursery.cancel_scope.cancel()
+        assert await cluster_store.read("run_x", -1, block=False) == []
 
 
 async def test_a_worker_on_a_cluster_runs_a_session_that_a_reader_and_a_registry_follow(
