@@ -58,7 +58,7 @@ import trio
 from runtime._base.errors import ConfigurationError, StateError
 from runtime._client.client import OpenRouter
 from runtime._redis.state import RedisStateStore
-from runtime._redis.store import RunTakenOver, open_redis_store
+from runtime._redis.store import RunTakenOver, cancelled_connect_guard, open_redis_store
 from runtime._redis.work import (
     RedisToolGuard,
     ack_job,
@@ -214,7 +214,8 @@ class _Worker:
         keys = self.store.keys
         last = "$"
         while True:
-            reply = await self.store.client.xread({keys.cancels: last}, count=256, block=5000)
+            async with cancelled_connect_guard():
+                reply = await self.store.client.xread({keys.cancels: last}, count=256, block=5000)
             for entry in next(iter(reply.values())) if reply else ():
                 last = _text(entry.identifier)
                 run = self.runs.get(_text(entry.field_values.get(b"run", b"")))

@@ -43,6 +43,7 @@ import trio
 
 from runtime._base.errors import ConfigurationError
 from runtime._base.groups import unwrap_lone_exception
+from runtime._redis.store import cancelled_connect_guard
 from runtime._run.eventlog import EventLog
 from runtime._run.registry import RegistryUpdate
 from runtime._run.retention import Ring
@@ -184,7 +185,8 @@ class RedisRegistry:
         keys = self._store.keys
         client = self._store.client
         while True:
-            reply = await client.xread({keys.registry: last}, count=512, block=5000)
+            async with cancelled_connect_guard():
+                reply = await client.xread({keys.registry: last}, count=512, block=5000)
             for entry in next(iter(reply.values())) if reply else ():
                 last = _text(entry.identifier)
                 body = entry.field_values.get(b"u")

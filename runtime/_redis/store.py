@@ -329,9 +329,10 @@ class RedisStore:
         empty list means the block timed out (call again).
         """
         key = self.keys.events(run_id)
-        reply = await self.client.xread(
-            {key: entry_id(after)}, count=count, block=self._block_ms if block else None
-        )
+        async with cancelled_connect_guard():
+            reply = await self.client.xread(
+                {key: entry_id(after)}, count=count, block=self._block_ms if block else None
+            )
         if not reply:
             return []
         entries = next(iter(reply.values()))
@@ -461,6 +462,18 @@ _CONNECTION_BUFFERS: Final = (
     "_streamed_message_buffer_in",
     "_streamed_message_buffer_out",
 )
+
+
+@asynccontextmanager
+async def cancelled_connect_guard() -> AsyncIterator[None]:
+    """Re-raise as ``Cancelled`` the ``ConnectionError`` coredis raises when a command
+    is cancelled while its connection is being opened (so a reader or listener that
+    is stopped stops cleanly instead of failing)."""
+    try:
+        yield
+    except import_coredis().exceptions.ConnectionError:
+        await trio.lowlevel.checkpoint_if_cancelled()
+        raise
 
 
 @functools.cache

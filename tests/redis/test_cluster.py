@@ -63,6 +63,7 @@ async def test_cancelled_blocking_reads_do_not_use_up_the_cluster_clients_connec
     (ten per node by default), then every command to that node waits forever."""
     with trio.fail_after(30):
         for _ in range(25):
+            await cluster_store.read("run_x", -1, block=False)  # a connection is open
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(cluster_store.read, "run_x", -1)  # XREAD BLOCK
                 await trio.testing.wait_all_tasks_blocked()
