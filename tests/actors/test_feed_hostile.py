@@ -23,8 +23,9 @@ import os
 import struct
 from typing import Any
 
+import pytest
 import trio
-from hypothesis import given, settings, strategies as st
+from hypothesis import example, given, settings, strategies as st
 
 from actors._feed.server import EventFeed, serve_event_feed
 from runtime._protocol.events import OutputTextDelta
@@ -166,6 +167,7 @@ frames = st.builds(
 
 @settings(max_examples=60, deadline=None)
 @given(sent=st.lists(frames, max_size=5))
+@example(sent=[encode_frame(8, b"\x0c\x00")])  # found once: a 3072 close, echoed
 async def test_hostile_frames_get_a_close_frame_or_an_answer_and_disturb_no_one(
     sent: list[bytes],
 ) -> None:
@@ -197,7 +199,10 @@ async def test_hostile_frames_get_a_close_frame_or_an_answer_and_disturb_no_one(
                     if not await hostile.send(frame):
                         break
                 outcome = await read_outcome(hostile)
-                assert outcome == "pong" or outcome in CLOSE_CODES, outcome
+                # A close the client started is answered with its own code (RFC 6455
+                # §5.5.1), which may be any valid one (3000-4999 included).
+                echoed = {code for code in map(close_code_of, sent) if code is not None}
+                assert outcome == "pong" or outcome in CLOSE_CODES | echoed, outcome
 
                 log.append(delta("after"))
                 await observer.send(encode_frame(1, b'{"type": "ping", "id": "ok"}'))
@@ -210,6 +215,22 @@ async def test_hostile_frames_get_a_close_frame_or_an_answer_and_disturb_no_one(
     finally:
         logger.removeHandler(failures)
     assert [r.getMessage() for r in failures.records if r.levelno >= logging.WARNING] == []
+
+
+def close_code_of(frame: bytes) -> int | None:
+    """The status code a client close frame (as :func:`encode_frame` built it) carries."""
+    if frame[0] & 0x0F != 8:
+        return None
+    masked, size, offset = frame[1] & 0x80, frame[1] & 0x7F, 2
+    if size == 126:
+        size, offset = struct.unpack("!H", frame[2:4])[0], 4
+    elif size == 127:
+        size, offset = struct.unpack("!Q", frame[2:10])[0], 10
+    payload = frame[offset + (4 if masked else 0) :][:size]
+    if masked:
+        key = frame[offset : offset + 4]
+        payload = bytes(b ^ key[i % 4] for i, b in enumerate(payload))
+    return int(struct.unpack("!H", payload[:2])[0]) if len(payload) >= 2 else None
 
 
 async def read_outcome(client: Raw) -> str | int:
@@ -246,3 +267,11 @@ async def texts_until(client: Raw, done: Any, *, seen: bool = False) -> list[dic
                 found = client.seen
                 client.seen = []
                 return found
+
+
+@pytest.mark.parametrize("mask", [True, False])
+def test_close_code_of_reads_the_code_a_close_frame_carries(mask: bool) -> None:
+    assert close_code_of(encode_frame(8, b"\x0c\x00bye", mask=mask)) == 3072
+    assert close_code_of(encode_frame(8, b"", mask=mask)) is None
+    assert close_code_of(encode_frame(1, b"\x0c\x00", mask=mask)) is None
+    assert close_code_of(encode_frame(8, b"\x03\xe8" + b"x" * 200, mask=mask)) == 1000
