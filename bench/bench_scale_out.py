@@ -10,7 +10,9 @@ first submit until the registry reports every run finished. The same run first
 measures the baseline: the same sessions in one process through a ``SessionPool``
 (no Redis, no durability).
 
-Prints one JSON line per measurement: ``sessions_per_s``, ``failed``,
+Prints one JSON line per measurement: ``sessions_per_s``, ``failed``, the CPU
+time per session of the workers (all of them, from ``/proc``), of the emulator and
+of ``redis-server`` (``*_cpu_ms_per_session``),
 ``ratio_to_in_process`` (W workers over the one-process pool) and ``efficiency``
 (W workers over W times one worker: 1.0 is linear scaling).
 
@@ -59,6 +61,12 @@ MODEL = "emulator/tool-caller"
 FINISHED = {"done", "failed", "cancelled"}
 
 
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds a process has used so far (Linux ``/proc``)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 async def _read_until(stream: Any, marker: bytes) -> bytes:
     seen = b""
     while marker not in seen:
@@ -94,6 +102,7 @@ async def _workers(
     sessions: int,
     concurrency: int,
     model: str,
+    others: dict[str, int],
 ) -> dict[str, Any]:
     prefix = f"bench{workers}x{os.getpid()}"
     env = {**os.environ, "OPENROUTER_API_KEY": key}
@@ -111,6 +120,8 @@ async def _workers(
             processes.append(process)
             await _read_until(process.stdout, b"ready")
         async with open_redis_store(redis_url, prefix=prefix) as store:
+            cpu_before = {name: _cpu_seconds(pid) for name, pid in others.items()}
+            workers_before = sum(_cpu_seconds(p.pid) for p in processes)  # after start-up
             started = time.perf_counter()
             for i in range(sessions):
                 await submit_run(
@@ -133,12 +144,22 @@ async def _workers(
                     if update.session.status in FINISHED:
                         finished[update.session.id] = update.session.status
             elapsed = time.perf_counter() - started
+            worker_cpu = sum(_cpu_seconds(p.pid) for p in processes) - workers_before
+            cpu = {name: _cpu_seconds(pid) - cpu_before[name] for name, pid in others.items()}
     finally:
         for process in processes:
             process.terminate()
             await process.wait()
     failed = sum(status != "done" for status in finished.values())
-    return {"sessions_per_s": sessions / elapsed, "failed": failed}
+    per_session = {
+        f"{name}_cpu_ms_per_session": round(1000 * c / sessions, 2) for name, c in cpu.items()
+    }
+    return {
+        "sessions_per_s": sessions / elapsed,
+        "failed": failed,
+        "worker_cpu_ms_per_session": round(1000 * worker_cpu / sessions, 2),
+        **per_session,
+    }
 
 
 async def _stream_rates(redis_url: str, events: int, batch: int) -> dict[str, Any]:
@@ -198,9 +219,11 @@ async def main(args: argparse.Namespace) -> None:
                 for workers in args.workers:
                     sessions = args.sessions * (workers if args.scale_sessions else 1)
                     with trio.fail_after(900):  # a stuck run fails the benchmark
+                        others = {"emulator": emulator.pid, "redis": redis.pid}
                         figures = await _workers(
-                            redis.url, base_url, key, workers, sessions, args.concurrency, model
-                        )
+                            redis.url, base_url, key, workers, sessions, args.concurrency, model,
+                            others,
+                        )  # fmt: skip
                     rate = figures["sessions_per_s"]
                     if workers == 1:
                         one = rate
