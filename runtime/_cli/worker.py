@@ -56,6 +56,7 @@ import msgspec
 import trio
 
 from runtime._base.errors import ConfigurationError, StateError
+from runtime._cli.redis_url import add_redis_argument
 from runtime._client.client import OpenRouter
 from runtime._redis.state import RedisStateStore
 from runtime._redis.store import RunTakenOver, cancelled_connect_guard, open_redis_store
@@ -67,6 +68,7 @@ from runtime._redis.work import (
     ensure_group,
     hand_back,
     load_checkpoint,
+    own_run,
     prune_finished,
     publish_end,
     publish_snapshot,
@@ -84,7 +86,7 @@ if TYPE_CHECKING:
     from runtime._client.result import ModelResult
     from runtime._redis.store import RedisStore
     from runtime._redis.work import Job
-    from runtime._run.status import RunSnapshot
+    from runtime._run.status import RunSnapshot, TurnCheckpoint
 
 __all__ = ["WorkerOptions", "add_worker_parser", "load_tools", "run_worker", "worker_command"]
 
@@ -260,6 +262,7 @@ class _Worker:
             return
         unknown = [name for name in job.tools if name not in self.tools]
         try:
+            token = await own_run(store, run_id, self.options.name)  # fences older attempts
             checkpoint = await load_checkpoint(store, run_id)
             if unknown:
                 raise ConfigurationError(
@@ -281,13 +284,16 @@ class _Worker:
             return
         result._durable(
             run_id,
-            checkpoint=functools.partial(save_checkpoint, store, run_id),
+            checkpoint=functools.partial(self.checkpoint, run_id, token),
             resume=checkpoint,
             resumed=claimed or offset > 0 or job.handed_back,
             tool_guard=RedisToolGuard(store, run_id, self.options.name),
         )
         run = _Run(entry_id, result, offset)
         self.runs[run_id] = run
+        if await cancel_requested(store, run_id):
+            # Asked while this attempt started, before the listener could find the run.
+            result.cancel()
         taken_over = False
         with run.fence:
             try:
@@ -315,6 +321,17 @@ class _Worker:
         self.runs.pop(run_id, None)
         await ack_job(store, entry_id)
         await run.publish(store, final=True, keep=keep)
+
+    async def checkpoint(self, run_id: str, token: str, checkpoint: TurnCheckpoint) -> None:
+        """The run's turn-boundary hook: save, or stop the run if it has another owner."""
+        try:
+            await save_checkpoint(self.store, run_id, token, checkpoint)
+        except RunTakenOver:
+            # As a lost lease does (Rule 1): stop without writing anything more.
+            run = self.runs.get(run_id)
+            if run is not None:
+                run.fence.cancel()
+            await trio.lowlevel.checkpoint()
 
     async def finished(self, entry_id: str, run_id: str) -> None:
         """Acknowledge a run that ended without running here, and publish its outcome."""
@@ -404,7 +421,7 @@ def add_worker_parser(commands: Any) -> None:
         "events to Redis streams, and take over the sessions of lost workers. Uses "
         "OPENROUTER_API_KEY and OPENROUTER_BASE_URL (or --base-url).",
     )
-    worker.add_argument("--redis", required=True, metavar="URL", help="redis://host:port/db")
+    add_redis_argument(worker, required=True, help="redis://host:port/db")
     worker.add_argument("--prefix", default="ort", help="key prefix of the deployment (ort)")
     worker.add_argument("--name", help="consumer name (default: host-pid)")
     worker.add_argument(

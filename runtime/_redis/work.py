@@ -21,9 +21,15 @@ and deletes its old entry, so a waiting worker's ``XREADGROUP`` takes it at once
 instead of after the lease; a job another worker claimed meanwhile is not its
 own any more and is left alone.
 
-Rule 2 (checkpoints). At each turn boundary (a model turn answered with tool
-calls, before they run) the run's :class:`TurnCheckpoint` replaces the previous
-one under ``<prefix>:run:{id}:checkpoint``. A run taken over resumes from it.
+Rule 2 (checkpoints, fenced). At each turn boundary (a model turn answered with
+tool calls, before they run) the run's :class:`TurnCheckpoint` replaces the
+previous one in the hash ``<prefix>:run:{id}:checkpoint`` (field ``doc``). A
+run taken over resumes from it. Each attempt at a run first makes itself the
+hash's ``owner`` (:func:`own_run`, a fresh token), then loads the checkpoint; a
+save writes only while its attempt is still the owner (one Lua script), so a
+worker that lost its lease without knowing yet can never overwrite the new
+owner's checkpoint (its save raises ``RunTakenOver`` and the run stops there),
+nor take the TTL off an ended run's checkpoint.
 
 Rule 3 (a tool call runs at most once per call id). Before a call runs, its
 field in the run's hash ``<prefix>:run:{id}:tools`` is set with ``HSETNX``; the
@@ -100,6 +106,7 @@ __all__ = [
     "ensure_group",
     "hand_back",
     "load_checkpoint",
+    "own_run",
     "publish_end",
     "publish_snapshot",
     "prune_finished",
@@ -475,9 +482,47 @@ async def ack_job(store: RedisStore, entry_id: str) -> None:
 # -- checkpoints and tool keys -----------------------------------------------------------
 
 
-async def save_checkpoint(store: RedisStore, run_id: str, checkpoint: TurnCheckpoint) -> None:
-    """Replace the run's checkpoint (Rule 2)."""
-    await store.client.set(store.keys.checkpoint(run_id), _ENCODER.encode(checkpoint))
+_SAVE_CHECKPOINT_SCRIPT: Final = """
+if redis.call('HGET', KEYS[1], 'owner') ~= ARGV[1] then return redis.error_reply('NOTOWNER') end
+redis.call('HSET', KEYS[1], 'doc', ARGV[2])
+return 1
+"""
+
+
+async def own_run(store: RedisStore, run_id: str, owner: str) -> str:
+    """Make this attempt the run's owner (Rule 2); returns its token.
+
+    Call it before :func:`load_checkpoint`: every later save of an earlier
+    attempt is refused.
+    """
+    token = f"{owner}:{secrets.token_hex(6)}"
+    await store.client.hset(store.keys.checkpoint(run_id), {"owner": token})
+    return token
+
+
+async def save_checkpoint(
+    store: RedisStore, run_id: str, token: str, checkpoint: TurnCheckpoint
+) -> None:
+    """Replace the run's checkpoint, if ``token`` still owns the run (Rule 2).
+
+    Raises:
+        RunTakenOver: another attempt owns the run now; nothing was written.
+    """
+    from runtime._redis.store import RunTakenOver, import_coredis
+
+    try:
+        await store.client.eval(
+            _SAVE_CHECKPOINT_SCRIPT,
+            keys=[store.keys.checkpoint(run_id)],
+            args=[token, _ENCODER.encode(checkpoint)],
+        )
+    except import_coredis().exceptions.ResponseError as exc:
+        if "NOTOWNER" not in str(exc):
+            raise
+        raise RunTakenOver(
+            f"run {run_id!r} has another owner now (its lease was taken over); "
+            "this attempt's checkpoint was not written"
+        ) from None
 
 
 async def load_checkpoint(store: RedisStore, run_id: str) -> TurnCheckpoint | None:
@@ -488,7 +533,7 @@ async def load_checkpoint(store: RedisStore, run_id: str) -> TurnCheckpoint | No
             another checkpoint format (the run cannot be resumed by this worker).
         InvalidStateError: the checkpoint is not a checkpoint.
     """
-    body = await store.client.get(store.keys.checkpoint(run_id))
+    body = await store.client.hget(store.keys.checkpoint(run_id), "doc")
     return None if body is None else decode_checkpoint(body)
 
 

@@ -34,6 +34,7 @@ from runtime._redis.work import (
 from runtime._run.registry import RegistryUpdate
 from runtime.emulator._core import Emulator
 from runtime.emulator._server import open_emulator
+from runtime.testing import FakeOpenRouter, text_turn, tool_call_turn
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
@@ -361,3 +362,35 @@ async def test_a_runs_spans_on_a_worker_are_children_of_the_submitters_span(
     names = {s.name for s in spans}
     assert {"turn 0", "turn 1", "execute_tool probe"} <= names
     assert snap.trace_id == format(parent.get_span_context().trace_id, "032x")
+
+
+async def test_a_checkpoint_save_of_an_attempt_that_lost_the_run_is_refused(
+    redis_store: RedisStore,
+) -> None:
+    from runtime._redis.store import RunTakenOver
+    from runtime._redis.work import own_run, save_checkpoint
+
+    fake = FakeOpenRouter(tool_call_turn(("quick", {"target": "x"})), text_turn("ok"))
+    saved: list[Any] = []
+
+    async def keep(checkpoint: Any) -> None:
+        saved.append(checkpoint)
+
+    with trio.fail_after(30):
+        async with OpenRouter(fake.inference_key, http_transport=fake.http_transport()) as client:
+            result = client.call_model(model="m", input="go", tools=counting_tools([], 0))
+            result._durable("run_fence", checkpoint=keep)
+            await result.wait_done()
+        (checkpoint,) = saved
+        first = await own_run(redis_store, "run_fence", "w1")
+        await save_checkpoint(redis_store, "run_fence", first, checkpoint)
+        second = await own_run(redis_store, "run_fence", "w2")  # w2 took the run over
+        with pytest.raises(RunTakenOver, match="another owner"):
+            await save_checkpoint(redis_store, "run_fence", first, checkpoint)
+        key = redis_store.keys.checkpoint("run_fence")
+        await redis_store.client.pexpire(key, 60_000)  # as an ended run's keys get
+        with pytest.raises(RunTakenOver):
+            await save_checkpoint(redis_store, "run_fence", first, checkpoint)
+        await save_checkpoint(redis_store, "run_fence", second, checkpoint)
+        assert 0 < await redis_store.client.pttl(key) <= 60_000  # a save keeps the TTL
+        assert await load_checkpoint(redis_store, "run_fence") == checkpoint
