@@ -13,8 +13,9 @@ slots), the claimer (``XAUTOCLAIM`` of jobs whose lease expired, every half
 lease; it also prunes the registry entries of expired runs), the lease renewer
 (every third of a lease), the cancel listener, the snapshot sampler, and one
 task per run. A run's task owns a nursery with the run and its sink; its
-cancel scope is the run's *fence*: cancelled when the lease is lost, it stops
-the run without writing an outcome (another worker owns the run now).
+cancel scope is the run's *fence*: cancelled when the lease is lost or when a
+checkpoint save is refused (another attempt owns the run: ``work.own_run``), it
+stops the run without writing an outcome (another worker owns the run now).
 
 Rule 2 (what a run's end means). The job is acknowledged only after the run's
 terminal entry is in its stream; then the run's final snapshot is published,
