@@ -5,12 +5,19 @@ is missing, when the ``redis-server`` binary or the ``coredis`` package is absen
 (`make test` installs both). ``redis_cluster`` / ``cluster_store`` run a real
 three-node Redis Cluster (``redis-server --cluster-enabled yes`` joined by
 ``redis-cli --cluster create``); they also need ``redis-cli``.
+
+``emulator`` is the loopback emulator (seeded by the test module's name),
+``worker_client`` an ``OpenRouter`` client on it, and ``running_worker(tools,
+name, store=..., **options)`` an async context manager that runs one worker
+(``run_worker``) in the test's trio run for its block, on ``redis_store`` unless
+another store is given.
 """
 
 from __future__ import annotations
 
 import importlib.util
-from typing import TYPE_CHECKING
+from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING, Any
 
 import pytest
 import trio
@@ -24,11 +31,15 @@ from runtime._redis.server import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator
+    from collections.abc import AsyncIterator, Callable, Sequence
+    from contextlib import AbstractAsyncContextManager
     from pathlib import Path
 
+    from runtime._agent.tools import Tool
+    from runtime._client.client import OpenRouter
     from runtime._redis.server import RedisCluster, RedisServer
     from runtime._redis.store import RedisStore
+    from runtime.emulator._server import EmulatorServer
 
 
 def _require(*, cluster: bool = False) -> None:
@@ -82,3 +93,44 @@ async def cluster_store(redis_cluster: RedisCluster) -> AsyncIterator[RedisStore
 
     async with open_redis_store(redis_cluster.url, block=1.0) as store:
         yield store
+
+
+@pytest.fixture
+async def emulator(request: pytest.FixtureRequest) -> AsyncIterator[EmulatorServer]:
+    from runtime.emulator._core import Emulator
+    from runtime.emulator._server import open_emulator
+
+    async with open_emulator(emulator=Emulator(seed=request.module.__name__)) as server:
+        yield server
+
+
+@pytest.fixture
+async def worker_client(emulator: EmulatorServer) -> AsyncIterator[OpenRouter]:
+    from runtime._client.client import OpenRouter
+
+    async with OpenRouter(emulator.inference_key, base_url=emulator.base_url) as client:
+        yield client
+
+
+@pytest.fixture
+def running_worker(
+    redis_store: RedisStore, worker_client: OpenRouter
+) -> Callable[..., AbstractAsyncContextManager[None]]:
+    from runtime._cli.worker import WorkerOptions, run_worker
+
+    @asynccontextmanager
+    async def running(
+        tools: Sequence[Tool], name: str = "w1", **options: Any
+    ) -> AsyncIterator[None]:
+        async with trio.open_nursery() as nursery:
+            await nursery.start(
+                run_worker,
+                redis_store,
+                worker_client,
+                list(tools),
+                WorkerOptions(name=name, **options),
+            )
+            yield
+            nursery.cancel_scope.cancel()
+
+    return running

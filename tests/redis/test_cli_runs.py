@@ -15,25 +15,17 @@ import trio
 
 from runtime._cli.main import run_cli
 from runtime._cli.tools import demo_tools
-from runtime._cli.worker import WorkerOptions, run_worker
-from runtime._client.client import OpenRouter
-from runtime.emulator._core import Emulator
-from runtime.emulator._server import open_emulator
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator
+    from collections.abc import Callable
+    from contextlib import AbstractAsyncContextManager
+
+    RunningWorker = Callable[..., AbstractAsyncContextManager[None]]
 
     from runtime._redis.server import RedisServer
     from runtime._redis.store import RedisStore
-    from runtime.emulator._server import EmulatorServer
 
 MODEL = "emulator/tool-caller"
-
-
-@pytest.fixture
-async def emulator() -> AsyncIterator[EmulatorServer]:
-    async with open_emulator(emulator=Emulator(seed="cli-runs-tests")) as server:
-        yield server
 
 
 async def runs(redis: RedisServer, *argv: str) -> tuple[int, str, str]:
@@ -43,16 +35,10 @@ async def runs(redis: RedisServer, *argv: str) -> tuple[int, str, str]:
 
 
 async def test_submit_then_follow_prints_every_event_once_and_list_shows_the_run(
-    redis_server: RedisServer, redis_store: RedisStore, emulator: EmulatorServer
+    redis_server: RedisServer, running_worker: RunningWorker
 ) -> None:
     with trio.fail_after(60):
-        async with (
-            OpenRouter(emulator.inference_key, base_url=emulator.base_url) as client,
-            trio.open_nursery() as nursery,
-        ):
-            await nursery.start(
-                run_worker, redis_store, client, demo_tools(2, 0.0), WorkerOptions(name="w")
-            )
+        async with running_worker(demo_tools(2, 0.0), "w"):
             code, out, err = await runs(
                 redis_server, "submit", "--model", MODEL, "--input", "weather and rows?",
                 "--tools", "get_weather,scan_table",
@@ -81,11 +67,10 @@ async def test_submit_then_follow_prints_every_event_once_and_list_shows_the_run
             code, out, _ = await runs(redis_server, "list")
             (row,) = [ln for ln in out.splitlines() if ln.startswith(run_id)]
             assert row.split()[1] == "done"
-            nursery.cancel_scope.cancel()
 
 
 async def test_cancel_from_the_shell_ends_a_queued_run_cancelled(
-    redis_server: RedisServer, redis_store: RedisStore, emulator: EmulatorServer
+    redis_server: RedisServer, redis_store: RedisStore, running_worker: RunningWorker
 ) -> None:
     with trio.fail_after(60):
         code, out, _ = await runs(redis_server, "submit", "--model", MODEL, "--input", "hi")
@@ -93,29 +78,19 @@ async def test_cancel_from_the_shell_ends_a_queued_run_cancelled(
         code, _, err = await runs(redis_server, "cancel", run_id)
         assert code == 0
         assert run_id in err
-        async with (
-            OpenRouter(emulator.inference_key, base_url=emulator.base_url) as client,
-            trio.open_nursery() as nursery,
-        ):
-            await nursery.start(run_worker, redis_store, client, [], WorkerOptions(name="w"))
+        async with running_worker([], "w"):
             code, out, err = await runs(redis_server, "follow", run_id, "--json")
             assert (code, out, err) == (0, "", "")  # ended cancelled before any event
-            nursery.cancel_scope.cancel()
 
 
 async def test_a_failed_run_exits_1_naming_its_error(
-    redis_server: RedisServer, redis_store: RedisStore, emulator: EmulatorServer
+    redis_server: RedisServer, redis_store: RedisStore, running_worker: RunningWorker
 ) -> None:
     with trio.fail_after(60):
-        async with (
-            OpenRouter(emulator.inference_key, base_url=emulator.base_url) as client,
-            trio.open_nursery() as nursery,
-        ):
-            await nursery.start(run_worker, redis_store, client, [], WorkerOptions(name="w"))
+        async with running_worker([], "w"):
             code, out, err = await runs(
                 redis_server, "submit", "--model", MODEL, "--tools", "missing", "--follow"
             )
-            nursery.cancel_scope.cancel()
     assert code == 1
     assert out.startswith("run_")
     assert err.startswith("error: RemoteRunError:")

@@ -9,18 +9,18 @@ import trio
 
 from runtime._agent.usage import RunUsage
 from runtime._base.errors import ConfigurationError
-from runtime._cli.worker import WorkerOptions, run_worker
-from runtime._client.client import OpenRouter
 from runtime._protocol.events import ToolPreliminaryResult, TurnStart
 from runtime._redis.registry import open_redis_registry
 from runtime._redis.store import open_run_reader
 from runtime._redis.work import cancel_run, prune_finished, publish_snapshot, submit_run
 from runtime._run.status import RunSnapshot
-from runtime.emulator._core import Emulator
-from runtime.emulator._server import open_emulator
 from tests.redis.test_worker import _wait_status, counting_tools
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+    from contextlib import AbstractAsyncContextManager
+
+    RunningWorker = Callable[..., AbstractAsyncContextManager[None]]
     from runtime._redis.store import RedisStore
 
 KEEP = 3600
@@ -32,22 +32,14 @@ async def _ttls(store: RedisStore, run_id: str) -> list[int]:
 
 
 async def test_a_running_runs_keys_have_no_ttl_and_an_ended_runs_keys_all_get_one(
-    redis_store: RedisStore,
+    redis_store: RedisStore, running_worker: RunningWorker
 ) -> None:
     executions: list[str] = []
     gate = trio.Event()  # never set: the tool stays running
     events: list[Any] = []
     running: list[int] = []
     with trio.fail_after(60):
-        async with (
-            open_emulator(emulator=Emulator(seed="redis-expiry")) as emulator,
-            OpenRouter(emulator.inference_key, base_url=emulator.base_url) as client,
-            trio.open_nursery() as nursery,
-        ):
-            await nursery.start(
-                run_worker, redis_store, client, counting_tools(executions, 3, gate),
-                WorkerOptions(name="w1", keep_finished=KEEP),
-            )  # fmt: skip
+        async with running_worker(counting_tools(executions, 3, gate), keep_finished=KEEP):
             run_id = await submit_run(
                 redis_store, model="emulator/tool-caller", input="probe", tools=["probe"]
             )
@@ -59,7 +51,6 @@ async def test_a_running_runs_keys_have_no_ttl_and_an_ended_runs_keys_all_get_on
                         running += await _ttls(redis_store, run_id)
                         await cancel_run(redis_store, run_id)
             await _wait_status(redis_store, run_id, "cancelled")
-            nursery.cancel_scope.cancel()
     assert running == [-1, -1, -2, -1]
     ended = await _ttls(redis_store, run_id)
     assert all(0 < ttl <= KEEP for ttl in ended), ended

@@ -17,6 +17,7 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import pytest
 import trio
 from trio_websocket import WebSocketConnection, wrap_client_stream
 
@@ -36,6 +37,7 @@ if TYPE_CHECKING:
     from runtime._redis.registry import RedisRegistry
     from runtime._redis.server import RedisServer
     from runtime._redis.store import RedisStore
+    from runtime.emulator._server import EmulatorServer
 
 REPO = Path(__file__).resolve().parents[2]
 TOKEN = "scale-out-test-token"
@@ -102,48 +104,63 @@ async def listed(registry: RedisRegistry, run_id: str) -> None:
         watch.close()
 
 
-async def test_a_run_survives_a_sigkilled_worker_and_the_feed_delivers_every_event_once(
-    redis_server: RedisServer, redis_store: RedisStore, tmp_path: Path
-) -> None:
-    record = tmp_path / "executions.txt"
-    env = {"PROBE_LOG": str(record), "PROBE_STEPS": "40", "PROBE_DELAY": "0.05"}
-    frames: list[dict[str, Any]] = []
-    with trio.fail_after(120):
-        async with (
-            open_emulator(emulator=Emulator(seed="scale-out")) as emulator,
-            open_redis_registry(redis_store) as registry,
-            trio.open_nursery() as nursery,
-        ):
+@pytest.fixture
+async def redis_feed(redis_store: RedisStore) -> AsyncIterator[tuple[RedisRegistry, EventFeed]]:
+    """A feed over every run in Redis (as ``serve --redis`` runs it), for the test."""
+    async with open_redis_registry(redis_store) as registry, trio.open_nursery() as nursery:
+        with trio.fail_after(30):
             feed: EventFeed = await nursery.start(
                 functools.partial(serve_event_feed, registry, "127.0.0.1", 0, token=TOKEN)
             )
-            base, key = emulator.base_url, emulator.inference_key
-            async with worker_process(redis_server, base, key, "first", env) as first:
-                run_id = await submit_run(
-                    redis_store, model="emulator/tool-caller", input="probe it", tools=["probe"]
-                )
-                await listed(registry, run_id)
-                async with feed_client(feed) as ws:
-                    assert (await recv(ws))["type"] == "feed.ready"
-                    await ws.send_message(json.dumps({"type": "subscribe", "session": run_id}))
-                    while True:
-                        frame = await recv(ws)
-                        frames.append(frame)
-                        if frame["type"] == "tool.preliminary_result" and first.returncode is None:
-                            first.send_signal(signal.SIGKILL)  # mid tool call
-                            await first.wait()
-                            break
-                    async with worker_process(redis_server, base, key, "second", env):
-                        while frames[-1]["type"] != "session.end":
-                            frames.append(await recv(ws))
-            nursery.cancel_scope.cancel()
+        yield registry, feed
+        nursery.cancel_scope.cancel()
+
+
+def every_event_once(frames: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The event frames of a whole subscription, checked: subscribed first, no resync,
+    the run done last, every sequence once and in order."""
     kinds = [f["type"] for f in frames]
     assert kinds[0] == "session.subscribed"
     assert "resync" not in kinds
     assert frames[-1]["data"]["status"] == "done"
     events = frames[1:-1]
-    # Every event exactly once, in order, across the two workers.
     assert [f["sequence"] for f in events] == list(range(len(events)))
+    return events
+
+
+async def test_a_run_survives_a_sigkilled_worker_and_the_feed_delivers_every_event_once(
+    redis_server: RedisServer,
+    redis_store: RedisStore,
+    emulator: EmulatorServer,
+    redis_feed: tuple[RedisRegistry, EventFeed],
+    tmp_path: Path,
+) -> None:
+    record = tmp_path / "executions.txt"
+    env = {"PROBE_LOG": str(record), "PROBE_STEPS": "40", "PROBE_DELAY": "0.05"}
+    frames: list[dict[str, Any]] = []
+    registry, feed = redis_feed
+    with trio.fail_after(120):
+        base, key = emulator.base_url, emulator.inference_key
+        async with worker_process(redis_server, base, key, "first", env) as first:
+            run_id = await submit_run(
+                redis_store, model="emulator/tool-caller", input="probe it", tools=["probe"]
+            )
+            await listed(registry, run_id)
+            async with feed_client(feed) as ws:
+                assert (await recv(ws))["type"] == "feed.ready"
+                await ws.send_message(json.dumps({"type": "subscribe", "session": run_id}))
+                while True:
+                    frame = await recv(ws)
+                    frames.append(frame)
+                    if frame["type"] == "tool.preliminary_result" and first.returncode is None:
+                        first.send_signal(signal.SIGKILL)  # mid tool call
+                        await first.wait()
+                        break
+                async with worker_process(redis_server, base, key, "second", env):
+                    while frames[-1]["type"] != "session.end":
+                        frames.append(await recv(ws))
+    kinds = [f["type"] for f in frames]
+    events = every_event_once(frames)  # across the two workers
     retry = kinds.index("turn.retry") - 1
     assert events[retry]["data"]["turn_number"] == 1
     assert "tool.preliminary_result" in [f["type"] for f in events[:retry]]
@@ -158,47 +175,39 @@ async def test_a_run_survives_a_sigkilled_worker_and_the_feed_delivers_every_eve
 
 
 async def test_a_worker_stopped_by_ctrl_c_hands_its_run_to_another_at_once(
-    redis_server: RedisServer, redis_store: RedisStore, tmp_path: Path
+    redis_server: RedisServer,
+    redis_store: RedisStore,
+    emulator: EmulatorServer,
+    redis_feed: tuple[RedisRegistry, EventFeed],
+    tmp_path: Path,
 ) -> None:
     """Both workers hold 60 s leases, yet the run goes on as soon as the first stops."""
     record = tmp_path / "executions.txt"
     # The first worker's tool would take 10 s: it is stopped long before its end.
     env = {"PROBE_LOG": str(record), "PROBE_STEPS": "200", "PROBE_DELAY": "0.05"}
     frames: list[dict[str, Any]] = []
+    registry, feed = redis_feed
     with trio.fail_after(120):
-        async with (
-            open_emulator(emulator=Emulator(seed="hand-back")) as emulator,
-            open_redis_registry(redis_store) as registry,
-            trio.open_nursery() as nursery,
-        ):
-            feed: EventFeed = await nursery.start(
-                functools.partial(serve_event_feed, registry, "127.0.0.1", 0, token=TOKEN)
+        base, key = emulator.base_url, emulator.inference_key
+        start = functools.partial(worker_process, redis_server, base, key, env=env, lease=60)
+        async with start(name="first") as first:
+            run_id = await submit_run(
+                redis_store, model="emulator/tool-caller", input="probe it", tools=["probe"]
             )
-            base, key = emulator.base_url, emulator.inference_key
-            start = functools.partial(worker_process, redis_server, base, key, env=env, lease=60)
-            async with start(name="first") as first:
-                run_id = await submit_run(
-                    redis_store, model="emulator/tool-caller", input="probe it", tools=["probe"]
-                )
-                await listed(registry, run_id)
-                async with feed_client(feed) as ws:
-                    assert (await recv(ws))["type"] == "feed.ready"
-                    await ws.send_message(json.dumps({"type": "subscribe", "session": run_id}))
-                    while frames[-1:] == [] or frames[-1]["type"] != "tool.preliminary_result":
-                        frames.append(await recv(ws))
-                    async with start(name="second"):  # idle, waiting in XREADGROUP
-                        first.send_signal(signal.SIGINT)  # mid tool call
-                        assert await first.wait() == 0
-                        with trio.fail_after(20):  # a third of the lease
-                            while frames[-1]["type"] != "session.end":
-                                frames.append(await recv(ws))
-            nursery.cancel_scope.cancel()
+            await listed(registry, run_id)
+            async with feed_client(feed) as ws:
+                assert (await recv(ws))["type"] == "feed.ready"
+                await ws.send_message(json.dumps({"type": "subscribe", "session": run_id}))
+                while frames[-1:] == [] or frames[-1]["type"] != "tool.preliminary_result":
+                    frames.append(await recv(ws))
+                async with start(name="second"):  # idle, waiting in XREADGROUP
+                    first.send_signal(signal.SIGINT)  # mid tool call
+                    assert await first.wait() == 0
+                    with trio.fail_after(20):  # a third of the lease
+                        while frames[-1]["type"] != "session.end":
+                            frames.append(await recv(ws))
     kinds = [f["type"] for f in frames]
-    assert kinds[0] == "session.subscribed"
-    assert "resync" not in kinds
-    assert frames[-1]["data"]["status"] == "done"
-    events = frames[1:-1]
-    assert [f["sequence"] for f in events] == list(range(len(events)))  # each once, in order
+    events = every_event_once(frames)
     assert kinds.count("turn.retry") == 1
     retry = kinds.index("turn.retry") - 1
     after = [f for f in events[retry:] if f["type"] == "tool.result"]

@@ -32,11 +32,13 @@ from runtime._redis.work import (
     submit_run,
 )
 from runtime._run.registry import RegistryUpdate
-from runtime.emulator._core import Emulator
-from runtime.emulator._server import open_emulator
 from runtime.testing import FakeOpenRouter, text_turn, tool_call_turn
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+    from contextlib import AbstractAsyncContextManager
+
+    RunningWorker = Callable[..., AbstractAsyncContextManager[None]]
     from collections.abc import AsyncIterator
 
     from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -114,12 +116,6 @@ def counting_tools(
     ]
 
 
-@pytest.fixture
-async def emulator() -> AsyncIterator[EmulatorServer]:
-    async with open_emulator(emulator=Emulator(seed="redis-worker-tests")) as server:
-        yield server
-
-
 async def _wait_status(store: RedisStore, run_id: str, status: str) -> RunSnapshot:
     """Block on the registry stream until the run is published with ``status``."""
     last = "0-0"
@@ -139,25 +135,17 @@ async def _follow(store: RedisStore, run_id: str, into: list[Any]) -> None:
 
 
 async def test_a_worker_runs_a_submitted_session_to_its_end(
-    redis_store: RedisStore, emulator: EmulatorServer
+    redis_store: RedisStore, running_worker: RunningWorker
 ) -> None:
     executions: list[str] = []
     events: list[Any] = []
     with trio.fail_after(60):
-        async with (
-            OpenRouter(emulator.inference_key, base_url=emulator.base_url) as client,
-            trio.open_nursery() as nursery,
-        ):
-            await nursery.start(
-                run_worker, redis_store, client, counting_tools(executions, 3),
-                WorkerOptions(name="w1", lease=2.0),
-            )  # fmt: skip
+        async with running_worker(counting_tools(executions, 3), "w1", lease=2.0):
             run_id = await submit_run(
                 redis_store, model="emulator/tool-caller", input="probe x", tools=["probe"]
             )
             await _follow(redis_store, run_id, events)
             snap = await _wait_status(redis_store, run_id, "done")  # published after the ack
-            nursery.cancel_scope.cancel()
     kinds = [type(e) for e in events]
     assert kinds.count(TurnStart) == 2
     assert kinds.count(ToolPreliminaryResult) == 3
@@ -174,35 +162,23 @@ async def test_a_worker_runs_a_submitted_session_to_its_end(
 
 
 async def test_a_run_for_a_tool_the_worker_lacks_fails_with_a_named_error(
-    redis_store: RedisStore, emulator: EmulatorServer
+    redis_store: RedisStore, running_worker: RunningWorker
 ) -> None:
     with trio.fail_after(60):
-        async with (
-            OpenRouter(emulator.inference_key, base_url=emulator.base_url) as client,
-            trio.open_nursery() as nursery,
-        ):
-            await nursery.start(run_worker, redis_store, client, [], WorkerOptions(name="w1"))
+        async with running_worker([], "w1"):
             run_id = await submit_run(redis_store, model="emulator/tool-caller", tools=["nope"])
             with pytest.raises(RemoteRunError, match="'nope'"):
                 await _follow(redis_store, run_id, [])
-            nursery.cancel_scope.cancel()
 
 
 async def test_cancel_reaches_a_running_session(
-    redis_store: RedisStore, emulator: EmulatorServer
+    redis_store: RedisStore, running_worker: RunningWorker
 ) -> None:
     executions: list[str] = []
     gate = trio.Event()  # never set: the tool waits after its first step
     events: list[Any] = []
     with trio.fail_after(60):
-        async with (
-            OpenRouter(emulator.inference_key, base_url=emulator.base_url) as client,
-            trio.open_nursery() as nursery,
-        ):
-            await nursery.start(
-                run_worker, redis_store, client, counting_tools(executions, 3, gate),
-                WorkerOptions(name="w1"),
-            )  # fmt: skip
+        async with running_worker(counting_tools(executions, 3, gate), "w1"):
             run_id = await submit_run(
                 redis_store, model="emulator/tool-caller", input="probe", tools=["probe"]
             )
@@ -212,7 +188,6 @@ async def test_cancel_reaches_a_running_session(
                     if type(event) is ToolPreliminaryResult:
                         await cancel_run(redis_store, run_id)
             await _wait_status(redis_store, run_id, "cancelled")
-            nursery.cancel_scope.cancel()
     assert [type(e) for e in events].count(ToolResult) == 0
 
 
@@ -304,20 +279,15 @@ async def test_the_worker_command_reports_a_bad_url_in_one_line() -> None:
 
 
 async def test_a_job_whose_run_already_ended_is_acknowledged_and_published(
-    redis_store: RedisStore, emulator: EmulatorServer
+    redis_store: RedisStore, running_worker: RunningWorker
 ) -> None:
     """A worker died after writing the run's outcome, before acknowledging it."""
     run_id = await submit_run(redis_store, model="emulator/tool-caller", input="hi")
     await redis_store.append(run_id, 0, [TurnStart(turn_number=0, timestamp=1)])
     await redis_store.end(run_id, 1, "done")
     with trio.fail_after(60):
-        async with (
-            OpenRouter(emulator.inference_key, base_url=emulator.base_url) as client,
-            trio.open_nursery() as nursery,
-        ):
-            await nursery.start(run_worker, redis_store, client, [], WorkerOptions(name="w"))
+        async with running_worker([], "w"):
             snap = await _wait_status(redis_store, run_id, "done")
-            nursery.cancel_scope.cancel()
     assert snap.next_seq == 1
     pending = await redis_store.client.xpending(
         redis_store.keys.sessions, redis_store.keys.group, start="-", end="+", count=10
@@ -327,21 +297,14 @@ async def test_a_job_whose_run_already_ended_is_acknowledged_and_published(
 
 
 async def test_a_runs_spans_on_a_worker_are_children_of_the_submitters_span(
-    redis_store: RedisStore, emulator: EmulatorServer, span_exporter: InMemorySpanExporter
+    redis_store: RedisStore, running_worker: RunningWorker, span_exporter: InMemorySpanExporter
 ) -> None:
     from opentelemetry import trace
 
     tracer = trace.get_tracer("tests")
     executions: list[str] = []
     with trio.fail_after(60):
-        async with (
-            OpenRouter(emulator.inference_key, base_url=emulator.base_url) as client,
-            trio.open_nursery() as nursery,
-        ):
-            await nursery.start(
-                run_worker, redis_store, client, counting_tools(executions, 1),
-                WorkerOptions(name="w1"),
-            )  # fmt: skip
+        async with running_worker(counting_tools(executions, 1), "w1"):
             with tracer.start_as_current_span("handle request") as parent:
                 run_id = await submit_run(
                     redis_store, model="emulator/tool-caller", input="probe x", tools=["probe"]
@@ -349,7 +312,6 @@ async def test_a_runs_spans_on_a_worker_are_children_of_the_submitters_span(
             # The worker's task does not run inside the test's span.
             await _follow(redis_store, run_id, [])
             snap = await _wait_status(redis_store, run_id, "done")
-            nursery.cancel_scope.cancel()
     spans = [
         s
         for s in span_exporter.get_finished_spans()
