@@ -165,8 +165,10 @@ async def test_connections_land_on_both_processes_and_each_follows_a_worker_run(
                 assert (await recv(ws))["type"] == "feed.ready"
                 await ws.send_message(json.dumps({"type": "subscribe_index"}))
                 sessions = (await recv(ws))["data"]["sessions"]
-                while not sessions:
-                    sessions = [(await recv(ws))["data"]["session"]]
+                while not sessions:  # none listed yet: the first session.* update has it
+                    frame = await recv(ws)
+                    if frame["type"].startswith("session."):
+                        sessions = [frame["data"]]  # an index update's data is the snapshot
                 run_id = sessions[0]["id"]
 
             async def one() -> None:
