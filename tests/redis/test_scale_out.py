@@ -309,8 +309,10 @@ async def test_serve_redis_lists_and_follows_runs_that_workers_ran(
                         await ws.send_message(json.dumps({"type": "subscribe_index"}))
                         index = await recv(ws)
                         sessions = index["data"]["sessions"]
-                        while not sessions:
-                            sessions = [(await recv(ws))["data"]["session"]]
+                        while not sessions:  # the first session.* update has it
+                            frame = await recv(ws)
+                            if frame["type"].startswith("session."):
+                                sessions = [frame["data"]]  # the snapshot itself
                         run_id = sessions[0]["id"]
                         await ws.send_message(json.dumps({"type": "subscribe", "session": run_id}))
                         kinds: list[str] = []
