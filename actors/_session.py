@@ -294,7 +294,7 @@ async def _loop(
 
     resume = spec.resume
     # The durable run's conversation document (its id stays across takeovers).
-    durable: ConversationState | TurnCheckpoint | None = resume
+    durable = resume.conversation if resume is not None else None
     rounds = 0
     if resume is None:
         static = {k: v for k, v in spec.request.items() if not callable(v)}
@@ -351,12 +351,13 @@ async def _loop(
             await _stop_interrupted(state, conversation, history, reason, response, turn, contexts)
             return
         if spec.checkpoint is not None:
-            if durable is None and conversation is not None:
-                durable = conversation.conversation  # the same id as call_model(state=...)'s
-            durable = _turn_checkpoint(
+            if durable is None:  # with call_model(state=...), that conversation's id
+                durable = conversation.conversation if conversation else new_conversation_state()
+            checkpoint = _turn_checkpoint(
                 durable, state, request, history, outcome, calls, turn, contexts
             )
-            await spec.checkpoint(durable)
+            durable = checkpoint.conversation
+            await spec.checkpoint(checkpoint)
         try:
             stop = await is_stop_condition_met(spec.stop_when, state.steps)
         except Exception as exc:
@@ -508,7 +509,7 @@ def build_contexts(
 
 
 def _turn_checkpoint(
-    previous: ConversationState | TurnCheckpoint | None,
+    base: ConversationState,
     state: RunState,
     request: dict[str, Any],
     history: list[Any],
@@ -517,13 +518,8 @@ def _turn_checkpoint(
     turn: int,
     contexts: ContextStore | None,
 ) -> TurnCheckpoint:
-    """A durable run's checkpoint at a turn boundary (its calls about to run)."""
-    if previous is None:
-        base = new_conversation_state()
-    elif isinstance(previous, TurnCheckpoint):
-        base = previous.conversation
-    else:
-        base = previous
+    """A durable run's checkpoint at a turn boundary (its calls about to run), ``base``
+    brought up to date."""
     items = list(outcome.raw_output)
     conversation = touch(
         base,

@@ -72,6 +72,7 @@ __all__ = [
     "PartialResponse",
     "UnsentToolResult",
     "check_decisions",
+    "check_interrupt_reason",
     "check_known_ids",
     "decode_state",
     "encode_state",
@@ -138,6 +139,13 @@ class PartialResponse(msgspec.Struct, frozen=True, kw_only=True):
 
 DEFAULT_INTERRUPT_REASON: Final = "interrupted"
 """The reason an interruption request gives when none is named."""
+
+
+def check_interrupt_reason(reason: object) -> str:
+    """An interruption request's reason, or a ``ConfigurationError`` naming the value."""
+    if not isinstance(reason, str) or not reason:
+        raise ConfigurationError(f"interrupt reason must be a non-empty string, got {reason!r}")
+    return reason
 
 
 class ConversationState(msgspec.Struct, frozen=True, kw_only=True):

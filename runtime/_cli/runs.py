@@ -33,7 +33,7 @@ from runtime._base.errors import ConfigurationError
 from runtime._cli.redis_url import add_redis_argument
 from runtime._cli.render import Transcript, print_line
 from runtime._redis.store import open_redis_store, open_run_reader
-from runtime._redis.work import cancel_run, submit_run
+from runtime._redis.work import cancel_run, load_snapshot, load_snapshots, submit_run
 from runtime._run.status import FINISHED, RunSnapshot
 
 if TYPE_CHECKING:
@@ -46,7 +46,6 @@ if TYPE_CHECKING:
 __all__ = ["add_runs_parser", "runs_command"]
 
 _ENCODER: Final = msgspec.json.Encoder()
-_SNAPSHOT: Final = msgspec.json.Decoder(RunSnapshot)
 
 
 def add_runs_parser(commands: Any) -> None:
@@ -123,8 +122,7 @@ async def _submit(store: RedisStore, args: argparse.Namespace) -> str:
 
 
 async def _list(store: RedisStore, *, json: bool, out: Console) -> None:
-    bodies = await store.client.hgetall(store.keys.runs)
-    snapshots = sorted((_SNAPSHOT.decode(body) for body in bodies.values()), key=lambda s: s.id)
+    snapshots = sorted(await load_snapshots(store), key=lambda s: s.id)
     if json:
         for snap in snapshots:
             print_line(out, _ENCODER.encode(snap).decode())
@@ -167,12 +165,10 @@ async def _final_snapshot(store: RedisStore, run_id: str) -> RunSnapshot | None:
     last = tail[0].identifier if tail else b"0-0"
     with trio.move_on_after(2):
         while True:
-            body = await store.client.hget(keys.runs, run_id)
-            snap = None if body is None else _SNAPSHOT.decode(body)
+            snap = await load_snapshot(store, run_id)
             if snap is None or snap.status in FINISHED:
                 return snap
             reply = await store.client.xread({keys.registry: last}, count=64, block=500)
             for entry in next(iter(reply.values())) if reply else ():
                 last = entry.identifier
-    body = await store.client.hget(keys.runs, run_id)
-    return None if body is None else _SNAPSHOT.decode(body)
+    return await load_snapshot(store, run_id)

@@ -44,6 +44,7 @@ import trio
 from runtime._base.errors import ConfigurationError
 from runtime._base.groups import unwrap_lone_exception
 from runtime._redis.store import cancelled_connect_guard
+from runtime._redis.work import load_snapshots
 from runtime._run.eventlog import EventLog
 from runtime._run.registry import RegistryUpdate
 from runtime._run.retention import Ring
@@ -62,7 +63,6 @@ DEFAULT_MIRROR_SIZE: Final = 8192
 """Events a mirror keeps for its slowest subscriber (Rule 2)."""
 
 _UPDATE_DECODER: Final = msgspec.json.Decoder(RegistryUpdate)
-_SNAPSHOT_DECODER: Final = msgspec.json.Decoder(RunSnapshot)
 
 
 def _text(value: str | bytes) -> str:
@@ -176,8 +176,7 @@ class RedisRegistry:
         client = self._store.client
         tail = await client.xrevrange(keys.registry, count=1)
         last = _text(tail[0].identifier) if tail else "0-0"
-        for body in (await client.hgetall(keys.runs)).values():
-            snap = _SNAPSHOT_DECODER.decode(body)
+        for snap in await load_snapshots(self._store):
             self._runs[snap.id] = snap
         return last
 

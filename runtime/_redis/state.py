@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Final, final
 from runtime._agent.state import (
     DEFAULT_INTERRUPT_REASON,
     ConversationState,
+    check_interrupt_reason,
     decode_state,
     encode_state,
     new_conversation_state,
@@ -77,7 +78,8 @@ class RedisStateStore:
         conversation_id: the conversation's id (a fresh conversation takes it).
 
     Raises:
-        ConfigurationError: the id is not a word without braces.
+        ConfigurationError: the id is not a non-empty string of at most 200
+            characters without braces or white space.
     """
 
     __slots__ = ("_key", "_rev", "_save", "_store", "conversation_id")
@@ -127,9 +129,7 @@ class RedisStateStore:
 
     async def request_interrupt(self, reason: str = DEFAULT_INTERRUPT_REASON) -> None:
         """Ask the live run of this conversation, in any process, to stop at a safe point."""
-        if not isinstance(reason, str) or not reason:
-            raise ConfigurationError(f"reason must be a non-empty string, got {reason!r}.")
-        await self._store.client.hset(self._key, {"interrupt": reason})
+        await self._store.client.hset(self._key, {"interrupt": check_interrupt_reason(reason)})
 
     async def interruption(self) -> str | None:
         """The pending interruption's reason, or ``None``."""

@@ -106,6 +106,8 @@ __all__ = [
     "ensure_group",
     "hand_back",
     "load_checkpoint",
+    "load_snapshot",
+    "load_snapshots",
     "own_run",
     "publish_end",
     "publish_snapshot",
@@ -153,6 +155,7 @@ class Job(msgspec.Struct, frozen=True, kw_only=True):
 
 
 _JOB_DECODER: Final = msgspec.json.Decoder(Job)
+_SNAPSHOT_DECODER: Final = msgspec.json.Decoder(RunSnapshot)
 # The wire's hook turns output items (tagged on ``type``) back into their structs.
 _CHECKPOINT_DECODER: Final = msgspec.json.Decoder(TurnCheckpoint, dec_hook=_dec_hook)
 
@@ -308,13 +311,24 @@ async def publish_snapshot(store: RedisStore, snapshot: RunSnapshot, *, keep: fl
             pipe.zadd(store.keys.finished, {snapshot.id: due})
 
 
+async def load_snapshot(store: RedisStore, run_id: str) -> RunSnapshot | None:
+    """The run's latest published snapshot (Rule 5), or ``None``."""
+    body = await store.client.hget(store.keys.runs, run_id)
+    return None if body is None else _SNAPSHOT_DECODER.decode(body)
+
+
+async def load_snapshots(store: RedisStore) -> list[RunSnapshot]:
+    """The latest published snapshot of every run (Rule 5), in no particular order."""
+    bodies = await store.client.hgetall(store.keys.runs)
+    return [_SNAPSHOT_DECODER.decode(body) for body in bodies.values()]
+
+
 async def publish_end(store: RedisStore, run_id: str, entry: Any, *, keep: float = 0) -> None:
     """Publish the outcome of a run whose terminal ``entry`` was written by a lost worker."""
     end = decode_entry(entry.field_values)
-    body = await store.client.hget(store.keys.runs, run_id)
-    if body is None or type(end) is not RunEnd:
+    snap = await load_snapshot(store, run_id)
+    if snap is None or type(end) is not RunEnd:
         return
-    snap = msgspec.json.decode(body, type=RunSnapshot)
     error = None if end.error is None else repr(end.error)
     final = msgspec.structs.replace(
         snap, status=end.status, error=error, next_seq=seq_of(entry.identifier)

@@ -39,6 +39,7 @@ import trio
 from runtime._agent.state import (
     DEFAULT_INTERRUPT_REASON,
     ConversationState,
+    check_interrupt_reason,
     decode_state,
     encode_state,
 )
@@ -48,12 +49,6 @@ __all__ = ["JSONFileStateStore", "MemoryStateStore"]
 
 _REASON_ENCODER: Final = msgspec.json.Encoder()
 _REASON_DECODER: Final = msgspec.json.Decoder(str)
-
-
-def _check_reason(reason: object) -> str:
-    if not isinstance(reason, str) or not reason:
-        raise ConfigurationError(f"interrupt reason must be a non-empty string, got {reason!r}")
-    return reason
 
 
 @final
@@ -100,7 +95,7 @@ class MemoryStateStore:
         Raises:
             ConfigurationError: ``reason`` is not a non-empty string.
         """
-        self._interruption = _check_reason(reason)
+        self._interruption = check_interrupt_reason(reason)
 
     def interruption(self) -> str | None:
         """The pending interruption request's reason, or ``None``."""
@@ -188,7 +183,7 @@ class JSONFileStateStore:
         Raises:
             ConfigurationError: ``reason`` is not a non-empty string.
         """
-        data = _REASON_ENCODER.encode(_check_reason(reason))
+        data = _REASON_ENCODER.encode(check_interrupt_reason(reason))
         await trio.to_thread.run_sync(_write_atomically, self._interrupt_path, data)
 
     async def interruption(self) -> str | None:

@@ -111,6 +111,8 @@ async def test_interruption_is_a_side_channel_a_save_does_not_clear(
     with trio.fail_after(10):
         store = RedisStateStore(redis_store, "c3")
         assert await store.interruption() is None
+        with pytest.raises(ConfigurationError, match=r"interrupt reason must be .* got ''"):
+            await store.request_interrupt("")
         await store.request_interrupt("user left")
         await store.save(await store.load())
         assert await RedisStateStore(redis_store, "c3").interruption() == "user left"
